@@ -1,0 +1,334 @@
+"""Measuring an embedding: retrieval metrics, few-shot episodes and verification.
+
+Every number the course prints about a model comes from here, and is
+measured on classes the model never saw in training: that is the promise of
+metric learning. Three ways to ask "is the space any good?":
+
+- **retrieval**: take each image as a query and rank all the others by
+  distance. Precision@1, R-Precision and MAP@R (Musgrave et al. 2020) say how
+  many of the nearest images share the query's class.
+- **few-shot classification**: enrol N new classes from K images each and
+  name held-out queries by their nearest class mean (prototype) or nearest
+  enrolled image.
+- **verification**: accept a pair as "same class" when its distance is below
+  a threshold; the ROC curve shows every threshold at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score, roc_curve
+from torch import nn
+
+from .distances import cross_distances
+
+
+@torch.no_grad()
+def embed(
+    model: nn.Module,
+    images: torch.Tensor,
+    batch_size: int = 1024,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Embed ``images`` (N, C, H, W) in batches and return an (N, D) CPU tensor.
+
+    Accepts a dataset with an ``images`` attribute too. The model is put in
+    evaluation mode (batch norm uses its running statistics) and restored to
+    the mode it was in.
+    """
+    images = getattr(images, "images", images)
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        raise ValueError(
+            "embed expects images as a (N, channels, height, width) tensor or a dataset "
+            f"with an .images attribute, got {type(images).__name__} "
+            f"of shape {tuple(getattr(images, 'shape', ()))}"
+        )
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    chunks = [
+        model(images[i : i + batch_size].to(device)).float().cpu()
+        for i in range(0, len(images), batch_size)
+    ]
+    model.train(was_training)
+    return torch.cat(chunks) if chunks else torch.empty(0, 0)
+
+
+def _check_embeddings_and_labels(embeddings: torch.Tensor, labels: torch.Tensor) -> None:
+    if embeddings.ndim != 2:
+        raise ValueError(f"embeddings must be 2-D (N, D), got shape {tuple(embeddings.shape)}")
+    if labels.ndim != 1 or len(labels) != len(embeddings):
+        raise ValueError(
+            f"labels must be 1-D with one label per embedding: got labels of shape "
+            f"{tuple(labels.shape)} for {len(embeddings)} embeddings"
+        )
+
+
+def _as_tensor(values) -> torch.Tensor:
+    return values if isinstance(values, torch.Tensor) else torch.as_tensor(np.asarray(values))
+
+
+def retrieval_metrics(
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    recall_k: Sequence[int] = (1, 5),
+    batch_size: int = 1024,
+) -> dict[str, float]:
+    """Leave-one-out retrieval metrics of an embedding, by Euclidean distance.
+
+    Each item is a query against all the *other* items. With R the number of
+    other items of the query's class and rel(i) = 1 when the i-th neighbour
+    shares its class:
+
+    - ``precision_at_1``: share of queries whose nearest neighbour is right.
+    - ``r_precision``: mean of (1/R) Σ_{i≤R} rel(i), the share of right items
+      among the R nearest.
+    - ``map_at_r``: mean of (1/R) Σ_{i≤R} P(i)·rel(i) with P(i) the precision
+      of the first i neighbours: like R-Precision, but it also rewards putting
+      the right items *first*.
+    - ``recall_at_k``: share of queries with at least one right item among
+      the k nearest (one entry per k in ``recall_k``).
+
+    Queries alone in their class (R = 0) are skipped, as in
+    pytorch-metric-learning's ``AccuracyCalculator``, whose numbers these equal.
+    """
+    embeddings, labels = _as_tensor(embeddings).float(), _as_tensor(labels).long()
+    _check_embeddings_and_labels(embeddings, labels)
+    same_class_counts = torch.bincount(labels - labels.min())[labels - labels.min()] - 1
+    keep = same_class_counts > 0
+    if not keep.any():
+        raise ValueError("no class has two or more items, so no query has a right answer")
+    depth = int(max(same_class_counts.max().item(), max(recall_k)))
+    depth = min(depth, len(labels) - 1)
+
+    precision_1, r_precision, map_r = [], [], []
+    recall_hits = {k: [] for k in recall_k}
+    for start in range(0, len(labels), batch_size):
+        rows = torch.arange(start, min(start + batch_size, len(labels)))
+        distances = cross_distances(embeddings[rows], embeddings)
+        distances[torch.arange(len(rows)), rows] = math.inf  # a query is not its own answer
+        order = distances.topk(depth, dim=1, largest=False).indices
+        relevant = (labels[order] == labels[rows, None]).float()
+        r = same_class_counts[rows].clamp(min=1)
+        within_r = torch.arange(depth)[None, :] < r[:, None]
+        precision_at_i = relevant.cumsum(1) / torch.arange(1, depth + 1)
+        precision_1.append(relevant[:, 0])
+        r_precision.append((relevant * within_r).sum(1) / r)
+        map_r.append((precision_at_i * relevant * within_r).sum(1) / r)
+        for k in recall_k:
+            recall_hits[k].append(relevant[:, :k].amax(1))
+
+    def mean_over_kept(parts: list[torch.Tensor]) -> float:
+        return torch.cat(parts)[keep].mean().item()
+
+    metrics = {
+        "precision_at_1": mean_over_kept(precision_1),
+        "r_precision": mean_over_kept(r_precision),
+        "map_at_r": mean_over_kept(map_r),
+    }
+    for k in recall_k:
+        metrics[f"recall_at_{k}"] = mean_over_kept(recall_hits[k])
+    return metrics
+
+
+@dataclass(frozen=True)
+class FewShotResult:
+    """Accuracy over many N-way K-shot episodes, with a 95% confidence interval."""
+
+    accuracy: float
+    ci95: float
+    episodes: int
+    n_way: int
+    k_shot: int
+    method: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.n_way}-way {self.k_shot}-shot ({self.method}): "
+            f"{100 * self.accuracy:.1f}% ± {100 * self.ci95:.1f}"
+        )
+
+
+def classify_by_prototypes(
+    support: torch.Tensor, support_labels: torch.Tensor, queries: torch.Tensor
+) -> torch.Tensor:
+    """Name each query by the nearest class mean ("prototype") of the support set."""
+    classes = support_labels.unique()
+    prototypes = torch.stack([support[support_labels == c].mean(0) for c in classes])
+    return classes[cross_distances(queries, prototypes).argmin(1)]
+
+
+def classify_by_nearest_neighbour(
+    support: torch.Tensor, support_labels: torch.Tensor, queries: torch.Tensor
+) -> torch.Tensor:
+    """Name each query by the label of its nearest support image."""
+    return support_labels[cross_distances(queries, support).argmin(1)]
+
+
+CLASSIFIERS = {
+    "prototype": classify_by_prototypes,
+    "nearest_neighbour": classify_by_nearest_neighbour,
+}
+
+
+def few_shot_accuracy(
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    n_way: int = 3,
+    k_shot: int = 1,
+    n_query: int = 15,
+    episodes: int = 500,
+    method: str = "prototype",
+    seed: int = 0,
+) -> FewShotResult:
+    """Mean accuracy of N-way K-shot episodes drawn from ``embeddings``.
+
+    Each episode picks ``n_way`` classes, ``k_shot`` support and ``n_query``
+    query items of each (all distinct), classifies the queries with
+    ``method`` ("prototype" or "nearest_neighbour") and scores them. The
+    interval is mean ± 1.96 standard errors over episodes.
+    """
+    embeddings, labels = _as_tensor(embeddings).float(), _as_tensor(labels).long()
+    _check_embeddings_and_labels(embeddings, labels)
+    if method not in CLASSIFIERS:
+        raise ValueError(f"unknown method {method!r}; choose one of {sorted(CLASSIFIERS)}")
+    classes, counts = labels.unique(return_counts=True)
+    eligible = classes[counts >= k_shot + n_query]
+    if n_way < 2 or k_shot < 1 or n_query < 1 or episodes < 1:
+        raise ValueError("need n_way >= 2, k_shot >= 1, n_query >= 1 and episodes >= 1")
+    if len(eligible) < n_way:
+        raise ValueError(
+            f"{n_way}-way {k_shot}-shot episodes with {n_query} queries need {n_way} classes "
+            f"with at least {k_shot + n_query} items each, but only {len(eligible)} have that; "
+            "lower n_way, k_shot or n_query"
+        )
+    classify = CLASSIFIERS[method]
+    generator = torch.Generator().manual_seed(seed)
+    by_class = {int(c): torch.nonzero(labels == c).squeeze(1) for c in eligible}
+    accuracies = []
+    for _ in range(episodes):
+        chosen = eligible[torch.randperm(len(eligible), generator=generator)[:n_way]]
+        support, queries = [], []
+        for c in chosen.tolist():
+            members = by_class[c][torch.randperm(len(by_class[c]), generator=generator)]
+            support.append(members[:k_shot])
+            queries.append(members[k_shot : k_shot + n_query])
+        support, queries = torch.cat(support), torch.cat(queries)
+        predicted = classify(embeddings[support], labels[support], embeddings[queries])
+        accuracies.append((predicted == labels[queries]).float().mean().item())
+    accuracies = np.array(accuracies)
+    ci95 = 1.96 * accuracies.std(ddof=1) / math.sqrt(episodes) if episodes > 1 else math.nan
+    return FewShotResult(float(accuracies.mean()), float(ci95), episodes, n_way, k_shot, method)
+
+
+def sample_pairs(
+    labels: torch.Tensor, n_pairs: int = 2000, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Draw ``n_pairs`` index pairs, half of the same class and half of different ones.
+
+    Returns ``(first, second, same)``: two index tensors and a bool tensor.
+    """
+    labels = _as_tensor(labels).long()
+    generator = torch.Generator().manual_seed(seed)
+    n_same = n_pairs // 2
+    first, second = [], []
+    for want_same, count in ((True, n_same), (False, n_pairs - n_same)):
+        got = 0
+        while got < count:
+            a = torch.randint(len(labels), (2 * count,), generator=generator)
+            b = torch.randint(len(labels), (2 * count,), generator=generator)
+            ok = (labels[a] == labels[b]) == want_same
+            ok &= a != b
+            a, b = a[ok][: count - got], b[ok][: count - got]
+            first.append(a)
+            second.append(b)
+            got += len(a)
+    first, second = torch.cat(first), torch.cat(second)
+    return first, second, labels[first] == labels[second]
+
+
+def pair_distances(
+    embeddings: torch.Tensor, labels: torch.Tensor, n_pairs: int = 2000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distances of ``n_pairs`` random pairs (half similar) and whether each is similar."""
+    embeddings = _as_tensor(embeddings).float()
+    first, second, same = sample_pairs(labels, n_pairs, seed)
+    distances = (embeddings[first] - embeddings[second]).norm(dim=1)
+    return distances.numpy(), same.numpy()
+
+
+@dataclass(frozen=True)
+class ROC:
+    """A verification ROC curve: accept a pair when its distance ≤ threshold."""
+
+    false_accept_rate: np.ndarray
+    true_accept_rate: np.ndarray
+    thresholds: np.ndarray
+    auc: float
+
+
+def verification_roc(distances: np.ndarray, same: np.ndarray) -> ROC:
+    """ROC curve and AUC of accepting pairs whose distance is at most a threshold.
+
+    A smaller distance means "more similar", so the score given to scikit-learn
+    is the negated distance.
+    """
+    distances, same = np.asarray(distances, dtype=float), np.asarray(same, dtype=bool)
+    if distances.shape != same.shape or distances.ndim != 1:
+        raise ValueError(
+            f"distances and same must be 1-D and of equal length, got {distances.shape} "
+            f"and {same.shape}"
+        )
+    if same.all() or not same.any():
+        raise ValueError("verification needs both similar and dissimilar pairs")
+    far, tar, thresholds = roc_curve(same, -distances)
+    return ROC(far, tar, -thresholds, float(roc_auc_score(same, -distances)))
+
+
+def threshold_at_far(distances: np.ndarray, same: np.ndarray, target_far: float) -> float:
+    """The largest threshold whose false-accept rate is at most ``target_far``.
+
+    The false-accept rate of threshold t is the share of *dissimilar* pairs with
+    distance ≤ t: impostors let in. Returns 0.0 when even the closest impostor
+    pair would break the target.
+    """
+    distances, same = np.asarray(distances, dtype=float), np.asarray(same, dtype=bool)
+    if not 0.0 <= target_far <= 1.0:
+        raise ValueError(f"target_far is a rate in [0, 1], got {target_far}")
+    impostors = np.sort(distances[~same])
+    if len(impostors) == 0:
+        raise ValueError("threshold_at_far needs dissimilar pairs")
+    allowed = math.floor(target_far * len(impostors))
+    if allowed >= len(impostors):
+        return float(distances.max())
+    # Accept strictly fewer than the (allowed+1)-th closest impostor.
+    return float(np.nextafter(impostors[allowed], -np.inf))
+
+
+def accept_rates(distances: np.ndarray, same: np.ndarray, threshold: float) -> tuple[float, float]:
+    """(false-accept rate, true-accept rate) of accepting pairs with distance ≤ threshold."""
+    distances, same = np.asarray(distances, dtype=float), np.asarray(same, dtype=bool)
+    accepted = distances <= threshold
+    return float(accepted[~same].mean()), float(accepted[same].mean())
+
+
+__all__ = [
+    "CLASSIFIERS",
+    "ROC",
+    "FewShotResult",
+    "accept_rates",
+    "classify_by_nearest_neighbour",
+    "classify_by_prototypes",
+    "embed",
+    "few_shot_accuracy",
+    "pair_distances",
+    "retrieval_metrics",
+    "sample_pairs",
+    "threshold_at_far",
+    "verification_roc",
+]

@@ -1,0 +1,112 @@
+"""The embedding network and the choice of device.
+
+A Siamese or triplet network is *one* base network applied to two or three
+inputs: the weights are shared, so the same image always lands on the same
+point of the embedding space. This module holds that base network: a small
+convolutional network that maps an image to a vector of ``embedding_dim``
+numbers, quick enough to train on a laptop CPU in seconds.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """Return the best available device: CUDA, then Apple MPS, then the CPU.
+
+    ``prefer`` (or the environment variable ``METRIC_COURSE_DEVICE``) forces a
+    device such as ``"cpu"`` or ``"cuda:1"``; it must be available.
+    """
+    choice = prefer or os.environ.get("METRIC_COURSE_DEVICE")
+    if choice:
+        device = torch.device(choice)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                f"device {choice!r} was asked for, but this machine has no CUDA GPU; "
+                "use 'cpu', or unset METRIC_COURSE_DEVICE to pick automatically"
+            )
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError(
+                f"device {choice!r} was asked for, but Apple MPS is not available here; "
+                "use 'cpu', or unset METRIC_COURSE_DEVICE to pick automatically"
+            )
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    """3×3 convolution, batch normalisation and ReLU: the network's building brick."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class EmbeddingNet(nn.Module):
+    """A small CNN that maps an image to an embedding vector.
+
+    Three convolution blocks (the first two followed by 2×2 max pooling), a
+    global average pool and one linear layer. Global pooling makes the network
+    work on any image size, from the 8×8 digits to 28×28 Fashion-MNIST.
+
+    Args:
+        embedding_dim: length of the output vector (2 makes it drawable).
+        normalize: project each embedding onto the unit sphere (L2 norm 1).
+            Distances then lie in [0, 2], a margin means the same thing for
+            every batch, and the network cannot "cheat" by scaling everything.
+        in_channels: 1 for grey images, 3 for colour.
+        width: channels of the first block; the next two have 2× and 4×.
+    """
+
+    def __init__(
+        self,
+        embedding_dim: int = 64,
+        normalize: bool = True,
+        in_channels: int = 1,
+        width: int = 16,
+    ) -> None:
+        super().__init__()
+        if embedding_dim < 1:
+            raise ValueError(
+                f"embedding_dim must be at least 1, got {embedding_dim}; "
+                "2 gives an embedding you can plot, 32–128 is usual"
+            )
+        if in_channels < 1 or width < 1:
+            raise ValueError(
+                f"in_channels and width must be positive, got {in_channels} and {width}"
+            )
+        self.embedding_dim = embedding_dim
+        self.normalize = normalize
+        self.in_channels = in_channels
+        self.features = nn.Sequential(
+            _conv_block(in_channels, width),
+            nn.MaxPool2d(2, ceil_mode=True),
+            _conv_block(width, 2 * width),
+            nn.MaxPool2d(2, ceil_mode=True),
+            _conv_block(2 * width, 4 * width),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+        self.head = nn.Linear(4 * width, embedding_dim)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Embed a batch of images (B, C, H, W) into a (B, embedding_dim) tensor."""
+        if images.ndim != 4 or images.shape[1] != self.in_channels:
+            raise ValueError(
+                f"expected images of shape (batch, {self.in_channels}, height, width), "
+                f"got {tuple(images.shape)}; add a channel axis with images.unsqueeze(1)"
+            )
+        embeddings = self.head(self.features(images))
+        if self.normalize:
+            embeddings = F.normalize(embeddings, dim=1)
+        return embeddings

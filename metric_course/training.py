@@ -1,0 +1,246 @@
+"""One training loop for every kind of metric-learning batch.
+
+The course trains with three kinds of batches, and this loop takes all three:
+
+- **pairs** ``(x1, x2, y)`` for a Siamese network and the contrastive loss,
+  ``y = 0`` for a similar pair and ``1`` for a dissimilar one;
+- **triplets** ``(anchor, positive, negative)`` for the triplet loss;
+- **labelled batches** ``(x, labels)``, P classes × K images, for online
+  mining: the loss itself picks the pairs or triplets inside the batch.
+
+Each epoch adds one row to a history: the mean loss, what the loss reports
+(share of active triplets, mean distances, the embedding norm that reveals a
+collapse) and, given validation data, the retrieval MAP@R on it.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import losses
+from .evaluation import embed, retrieval_metrics
+
+LossOutput = tuple[torch.Tensor, dict[str, float]]
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch so a rerun on the same machine gives the same numbers."""
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002  (the global generator other libraries draw from)
+    torch.manual_seed(seed)
+
+
+def _pair_loss(
+    emb_a: torch.Tensor, emb_b: torch.Tensor, y: torch.Tensor, margin: float
+) -> LossOutput:
+    loss = losses.contrastive_loss(emb_a, emb_b, y, margin=margin)
+    with torch.no_grad():
+        d = (emb_a - emb_b).norm(dim=1)
+        similar = y == 0
+        per_pair = torch.where(similar, d**2, (margin - d).clamp(min=0) ** 2)
+        stats = {
+            "active_fraction": (per_pair > 0).float().mean().item(),
+            "mean_positive_distance": d[similar].mean().item() if similar.any() else float("nan"),
+            "mean_negative_distance": d[~similar].mean().item()
+            if (~similar).any()
+            else float("nan"),
+            "embedding_norm": torch.cat([emb_a, emb_b]).norm(dim=1).mean().item(),
+        }
+    return loss, stats
+
+
+def _triplet_loss(
+    anchor: torch.Tensor,
+    positive: torch.Tensor,
+    negative: torch.Tensor,
+    margin: float,
+    squared: bool,
+) -> LossOutput:
+    loss = losses.triplet_loss(anchor, positive, negative, margin=margin, squared=squared)
+    with torch.no_grad():
+        d_ap = (anchor - positive).norm(dim=1)
+        d_an = (anchor - negative).norm(dim=1)
+        if squared:
+            d_ap, d_an = d_ap**2, d_an**2
+        stats = {
+            "active_fraction": (d_ap - d_an + margin > 0).float().mean().item(),
+            "mean_positive_distance": d_ap.mean().item(),
+            "mean_negative_distance": d_an.mean().item(),
+            "embedding_norm": torch.cat([anchor, positive, negative]).norm(dim=1).mean().item(),
+        }
+    return loss, stats
+
+
+ONLINE_LOSSES = {
+    "contrastive_all_pairs": losses.contrastive_loss_all_pairs,
+    "batch_all": losses.batch_all_triplet_loss,
+    "batch_hard": losses.batch_hard_triplet_loss,
+    "semi_hard": losses.semi_hard_triplet_loss,
+}
+DEFAULT_MARGINS = {"contrastive": 1.0, "contrastive_all_pairs": 1.0}
+LOSS_NAMES = ("contrastive", "triplet", *ONLINE_LOSSES)
+
+
+def make_loss(
+    name: str, margin: float | None = None, squared: bool = False
+) -> Callable[..., LossOutput]:
+    """A loss function for :func:`train`, returning ``(loss, stats)``.
+
+    ``name`` is one of ``LOSS_NAMES``: "contrastive" takes pair batches,
+    "triplet" triplet batches, the others labelled P×K batches. The margin
+    defaults to 1.0 for the contrastive losses and 0.2 for the triplet ones
+    (distances of L2-normalised embeddings lie in [0, 2]).
+    """
+    if name not in LOSS_NAMES:
+        raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSS_NAMES)}")
+    margin = DEFAULT_MARGINS.get(name, 0.2) if margin is None else margin
+    if margin <= 0:
+        raise ValueError(f"the margin must be positive, got {margin}")
+    if name == "contrastive":
+        return partial(_pair_loss, margin=margin)
+    if name == "triplet":
+        return partial(_triplet_loss, margin=margin, squared=squared)
+    options = {} if name == "contrastive_all_pairs" else {"squared": squared}
+    return partial(ONLINE_LOSSES[name], margin=margin, return_stats=True, **options)
+
+
+def _compute_loss(
+    model: nn.Module, batch: list[torch.Tensor], loss_fn: Callable, device: torch.device
+) -> LossOutput:
+    """Embed one batch and apply the loss, whatever kind of batch it is."""
+    batch = [t.to(device) for t in batch]
+    if len(batch) == 2:  # (images, labels): online mining inside the batch
+        images, labels = batch
+        out = loss_fn(model(images), labels)
+    elif len(batch) == 3 and batch[2].ndim == 1:  # (x1, x2, y): pairs
+        x1, x2, y = batch
+        emb_1, emb_2 = model(torch.cat([x1, x2])).split(len(x1))
+        out = loss_fn(emb_1, emb_2, y)
+    elif len(batch) == 3:  # (anchor, positive, negative): triplets
+        anchor, positive, negative = model(torch.cat(batch)).split(len(batch[0]))
+        out = loss_fn(anchor, positive, negative)
+    else:
+        raise ValueError(
+            "a batch must be (images, labels), (x1, x2, y) or (anchor, positive, negative); "
+            f"got {len(batch)} items"
+        )
+    return out if isinstance(out, tuple) else (out, {})
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the model, one history row per epoch, snapshots."""
+
+    model: nn.Module
+    history: list[dict[str, float]] = field(default_factory=list)
+    snapshots: list[torch.Tensor] = field(default_factory=list)
+    best_epoch: int | None = None
+    seconds: float = 0.0
+
+    def column(self, key: str) -> list[float]:
+        """One history entry over the epochs, e.g. ``result.column("loss")``."""
+        return [row.get(key, float("nan")) for row in self.history]
+
+
+def train(
+    model: nn.Module,
+    loader: torch.utils.data.DataLoader,
+    loss_fn: Callable,
+    *,
+    epochs: int,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    schedule: str = "cosine",
+    val_data=None,
+    early_stopping_patience: int | None = None,
+    snapshot_images: torch.Tensor | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``model`` with ``loss_fn`` on the batches of ``loader`` for ``epochs`` epochs.
+
+    Adam with learning rate ``lr``; ``schedule="cosine"`` lowers it smoothly to
+    zero over the run, ``"constant"`` keeps it. With ``val_data`` (a dataset of
+    classes held out of training) each epoch records ``val_map_at_r``, and the
+    weights of the best epoch are restored at the end; with
+    ``early_stopping_patience`` training also stops after that many epochs
+    without improvement. ``snapshot_images`` are embedded before training and
+    after every epoch (for the explorer's epoch slider).
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
+    if early_stopping_patience is not None and val_data is None:
+        raise ValueError("early stopping needs val_data to decide when the model stops improving")
+    if len(loader) == 0:
+        raise ValueError("the loader yields no batches; check the dataset and batch size")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    total_steps = epochs * len(loader)
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+        if schedule == "cosine"
+        else None
+    )
+    result = TrainResult(model)
+    if snapshot_images is not None:
+        result.snapshots.append(embed(model, snapshot_images))
+    best_score, best_state, since_best = -float("inf"), None, 0
+    start = time.perf_counter()
+
+    bar = tqdm(range(1, epochs + 1), desc="training", unit="epoch", disable=not progress)
+    for epoch in bar:
+        if hasattr(loader.batch_sampler, "set_epoch"):
+            loader.batch_sampler.set_epoch(epoch)
+        if hasattr(loader.dataset, "set_epoch"):
+            loader.dataset.set_epoch(epoch)
+        epoch_start = time.perf_counter()
+        model.train()
+        sums: dict[str, float] = {}
+        for step, batch in enumerate(loader):
+            loss, stats = _compute_loss(model, batch, loss_fn, device)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"the loss became {loss.item()} at epoch {epoch}, step {step}; lower the "
+                    "learning rate or check the inputs for NaN"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            for key, value in {"loss": loss.item(), **stats}.items():
+                sums[key] = sums.get(key, 0.0) + float(value)
+        row = {"epoch": epoch, **{k: v / len(loader) for k, v in sums.items()}}
+        row["seconds"] = time.perf_counter() - epoch_start
+        if val_data is not None:
+            row["val_map_at_r"] = retrieval_metrics(embed(model, val_data), val_data.labels)[
+                "map_at_r"
+            ]
+            if row["val_map_at_r"] > best_score:
+                best_score, since_best, result.best_epoch = row["val_map_at_r"], 0, epoch
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                since_best += 1
+        if snapshot_images is not None:
+            result.snapshots.append(embed(model, snapshot_images))
+        result.history.append(row)
+        bar.set_postfix({k: f"{row[k]:.3f}" for k in ("loss", "val_map_at_r") if k in row})
+        if early_stopping_patience is not None and since_best >= early_stopping_patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    result.seconds = time.perf_counter() - start
+    return result

@@ -1,0 +1,185 @@
+"""Evaluation: retrieval metrics, few-shot episodes and verification."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
+
+from metric_course.evaluation import (
+    accept_rates,
+    classify_by_nearest_neighbour,
+    classify_by_prototypes,
+    embed,
+    few_shot_accuracy,
+    pair_distances,
+    retrieval_metrics,
+    sample_pairs,
+    threshold_at_far,
+    verification_roc,
+)
+from metric_course.models import EmbeddingNet
+
+
+def clustered(n_per_class=30, classes=4, dim=8, spread=1.5, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    centres = torch.randn(classes, dim, generator=generator) * 2
+    labels = torch.arange(classes).repeat_interleave(n_per_class)
+    points = centres[labels] + spread * torch.randn(len(labels), dim, generator=generator)
+    return points, labels
+
+
+def brute_force_metrics(embeddings, labels, ks=(1, 5)):
+    """Leave-one-out metrics by an explicit loop over queries."""
+    n = len(labels)
+    p1, rp, mapr, recall = [], [], [], {k: [] for k in ks}
+    for q in range(n):
+        others = [i for i in range(n) if i != q]
+        d = [float(torch.linalg.vector_norm(embeddings[q] - embeddings[i])) for i in others]
+        ranked = [others[j] for j in np.argsort(d, kind="stable")]
+        rel = [int(labels[i] == labels[q]) for i in ranked]
+        r = sum(rel)
+        if r == 0:
+            continue
+        p1.append(rel[0])
+        rp.append(sum(rel[:r]) / r)
+        hits, ap = 0, 0.0
+        for i in range(r):
+            if rel[i]:
+                hits += 1
+                ap += hits / (i + 1)
+        mapr.append(ap / r)
+        for k in ks:
+            recall[k].append(max(rel[:k]))
+    out = {"precision_at_1": np.mean(p1), "r_precision": np.mean(rp), "map_at_r": np.mean(mapr)}
+    out.update({f"recall_at_{k}": np.mean(recall[k]) for k in ks})
+    return out
+
+
+def test_retrieval_metrics_match_brute_force_loops():
+    embeddings, labels = clustered(n_per_class=12, classes=4)
+    ours = retrieval_metrics(embeddings, labels, batch_size=7)
+    for key, value in brute_force_metrics(embeddings, labels).items():
+        assert ours[key] == pytest.approx(value, abs=1e-6), key
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_retrieval_metrics_match_pytorch_metric_learning(seed):
+    embeddings, labels = clustered(n_per_class=50, classes=5, seed=seed)
+    calculator = AccuracyCalculator(
+        include=("precision_at_1", "r_precision", "mean_average_precision_at_r"),
+        k="max_bin_count",
+    )
+    theirs = calculator.get_accuracy(embeddings, labels)
+    ours = retrieval_metrics(embeddings, labels)
+    assert ours["precision_at_1"] == pytest.approx(theirs["precision_at_1"], abs=1e-6)
+    assert ours["r_precision"] == pytest.approx(theirs["r_precision"], abs=1e-6)
+    assert ours["map_at_r"] == pytest.approx(theirs["mean_average_precision_at_r"], abs=1e-6)
+
+
+def test_retrieval_metrics_small_case_by_hand():
+    # Points on a line: a0=0, a1=1, b0=1.6, a2=3.
+    # Query a0: neighbours a1 (right), b0, a2 (right). R=2: precisions 1, -, 2/3.
+    #   P@1=1, R-Prec=1/2, AP@R=(1)/2=0.5
+    # Query a1: b0 (0.6, wrong), a0 (1, right), a2 (2). R=2: P@1=0, R-Prec=1/2, AP@R=(1/2)/2
+    # Query a2: b0 (1.4, wrong), a1 (2), a0 (3). R=2: P@1=0, R-Prec=1/2, AP@R=(1/2)/2
+    # Query b0: alone in its class, skipped.
+    embeddings = torch.tensor([[0.0], [1.0], [1.6], [3.0]])
+    labels = torch.tensor([0, 0, 1, 0])
+    m = retrieval_metrics(embeddings, labels, recall_k=(1, 2))
+    assert m["precision_at_1"] == pytest.approx(1 / 3)
+    assert m["r_precision"] == pytest.approx(0.5)
+    assert m["map_at_r"] == pytest.approx((0.5 + 0.25 + 0.25) / 3)
+    assert m["recall_at_2"] == pytest.approx(1.0)
+
+
+def test_retrieval_metrics_reject_bad_input():
+    with pytest.raises(ValueError, match="one label per embedding"):
+        retrieval_metrics(torch.zeros(4, 2), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="2-D"):
+        retrieval_metrics(torch.zeros(4), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="two or more"):
+        retrieval_metrics(torch.zeros(3, 2), torch.tensor([0, 1, 2]))
+
+
+def test_prototype_and_nearest_neighbour_classifiers_by_hand():
+    support = torch.tensor([[0.0, 0.0], [0.0, 2.0], [10.0, 0.0]])
+    support_labels = torch.tensor([7, 7, 9])
+    queries = torch.tensor([[0.0, 1.9], [6.0, 0.0], [4.0, 0.0]])
+    # Prototypes: class 7 at (0, 1), class 9 at (10, 0).
+    assert classify_by_prototypes(support, support_labels, queries).tolist() == [7, 9, 7]
+    assert classify_by_nearest_neighbour(support, support_labels, queries).tolist() == [7, 9, 7]
+
+
+def test_few_shot_accuracy_perfect_and_chance():
+    separated, labels = clustered(n_per_class=25, classes=5, spread=0.01)
+    result = few_shot_accuracy(separated, labels, n_way=5, k_shot=1, episodes=50)
+    assert result.accuracy == 1.0 and result.ci95 == 0.0
+    noise = torch.randn(len(labels), 8, generator=torch.Generator().manual_seed(0))
+    chance = few_shot_accuracy(noise, labels, n_way=5, k_shot=5, episodes=200)
+    assert abs(chance.accuracy - 0.2) < 4 * chance.ci95 + 0.02
+    assert "5-way 5-shot" in str(chance)
+
+
+def test_few_shot_accuracy_is_seeded():
+    embeddings, labels = clustered(n_per_class=25, classes=5)
+    first = few_shot_accuracy(embeddings, labels, n_way=3, k_shot=2, episodes=30, seed=4)
+    again = few_shot_accuracy(embeddings, labels, n_way=3, k_shot=2, episodes=30, seed=4)
+    assert first == again
+
+
+def test_few_shot_accuracy_bad_input():
+    embeddings, labels = clustered(n_per_class=5, classes=3)
+    with pytest.raises(ValueError, match="only 0 have that"):
+        few_shot_accuracy(embeddings, labels, n_way=3, k_shot=1, n_query=15)
+    with pytest.raises(ValueError, match="unknown method"):
+        few_shot_accuracy(embeddings, labels, n_query=2, method="svm")
+
+
+def test_sample_pairs_are_half_similar_and_never_self():
+    labels = torch.arange(5).repeat_interleave(4)
+    first, second, same = sample_pairs(labels, n_pairs=101, seed=1)
+    assert len(first) == 101 and same.sum() == 50
+    assert (first != second).all()
+    assert torch.equal(same, labels[first] == labels[second])
+
+
+def test_verification_roc_and_threshold_at_far():
+    embeddings, labels = clustered(n_per_class=40, classes=4)
+    distances, same = pair_distances(embeddings, labels, n_pairs=400)
+    roc = verification_roc(distances, same)
+    assert 0.5 < roc.auc <= 1.0
+    for target in (0.0, 0.01, 0.1, 0.5):
+        t = threshold_at_far(distances, same, target)
+        far, _ = accept_rates(distances, same, t)
+        assert far <= target
+        # The largest such threshold: the next impostor distance breaks the target.
+        impostors = np.sort(distances[~same])
+        above = impostors[impostors > t]
+        if len(above):
+            far_next, _ = accept_rates(distances, same, above[0])
+            assert far_next > target
+    perfect = verification_roc(np.array([0.1, 0.2, 0.9, 1.0]), np.array([1, 1, 0, 0]))
+    assert perfect.auc == 1.0
+
+
+def test_verification_bad_input():
+    with pytest.raises(ValueError, match="both similar and dissimilar"):
+        verification_roc(np.array([0.1, 0.2]), np.array([True, True]))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        threshold_at_far(np.array([0.1, 0.2]), np.array([True, False]), 1.5)
+
+
+def test_embed_batches_and_restores_training_mode():
+    torch.manual_seed(0)
+    model = EmbeddingNet(embedding_dim=5)
+    model.train()
+    images = torch.rand(10, 1, 28, 28)
+    out = embed(model, images, batch_size=3)
+    assert out.shape == (10, 5) and model.training
+    model.eval()
+    assert torch.allclose(out, model(images), atol=1e-5)
+    assert math.isclose(out.norm(dim=1).mean().item(), 1.0, rel_tol=1e-5)
+    with pytest.raises(ValueError, match="channels, height, width"):
+        embed(model, torch.rand(10, 28, 28))

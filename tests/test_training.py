@@ -1,0 +1,138 @@
+"""The training loop: batch kinds, history, validation, snapshots, seeding."""
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from metric_course.models import EmbeddingNet
+from metric_course.training import LOSS_NAMES, make_loss, set_seed, train
+
+
+class Labelled:
+    """A tiny labelled image set with the ``images`` / ``labels`` of the course's datasets."""
+
+    def __init__(self, n=48, classes=4, seed=0):
+        generator = torch.Generator().manual_seed(seed)
+        self.labels = torch.arange(classes).repeat(n // classes)
+        patterns = torch.rand(classes, 1, 8, 8, generator=generator)
+        noise = 0.3 * torch.rand(n, 1, 8, 8, generator=generator)
+        self.images = patterns[self.labels] + noise
+
+
+def loader_for(kind, data, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    x, y = data.images, data.labels
+    if kind == "online":
+        dataset = TensorDataset(x, y)
+    elif kind == "pairs":
+        other = torch.randperm(len(y), generator=generator)
+        dataset = TensorDataset(x, x[other], (y != y[other]).long())
+    else:
+        same = torch.stack([torch.nonzero(y == c).squeeze(1) for c in y]).float()
+        pos = same[
+            torch.arange(len(y)), torch.randint(same.shape[1], (len(y),), generator=generator)
+        ]
+        neg = (torch.arange(len(y)) + 1) % len(y)  # neighbours differ in class (labels cycle)
+        dataset = TensorDataset(x, x[pos.long()], x[neg])
+    return DataLoader(dataset, batch_size=16, shuffle=True, generator=generator)
+
+
+@pytest.mark.parametrize(
+    ("kind", "loss_name"),
+    [
+        ("pairs", "contrastive"),
+        ("triplets", "triplet"),
+        ("online", "batch_all"),
+        ("online", "batch_hard"),
+        ("online", "semi_hard"),
+        ("online", "contrastive_all_pairs"),
+    ],
+)
+def test_train_runs_every_batch_kind_and_records_history(kind, loss_name):
+    data = Labelled()
+    set_seed(0)
+    model = EmbeddingNet(embedding_dim=4)
+    result = train(
+        model,
+        loader_for(kind, data),
+        make_loss(loss_name),
+        epochs=2,
+        lr=1e-2,
+        val_data=data,
+        snapshot_images=data.images[:10],
+        progress=False,
+    )
+    assert [row["epoch"] for row in result.history] == [1, 2]
+    for key in ("loss", "seconds", "val_map_at_r", "active_fraction", "embedding_norm"):
+        assert key in result.history[0], key
+    assert len(result.snapshots) == 3 and result.snapshots[0].shape == (10, 4)
+    assert result.best_epoch in (1, 2)
+    assert result.column("loss") == [row["loss"] for row in result.history]
+
+
+def test_seeded_training_is_reproducible():
+    data = Labelled()
+
+    def run():
+        set_seed(3)
+        model = EmbeddingNet(embedding_dim=4)
+        result = train(
+            model,
+            loader_for("online", data, seed=3),
+            make_loss("batch_hard"),
+            epochs=2,
+            progress=False,
+        )
+        return result.column("loss"), model.head.weight.detach().clone()
+
+    (loss_a, weight_a), (loss_b, weight_b) = run(), run()
+    assert loss_a == loss_b
+    assert torch.equal(weight_a, weight_b)
+
+
+def test_early_stopping_restores_the_best_epoch():
+    data = Labelled()
+    set_seed(0)
+    model = EmbeddingNet(embedding_dim=4)
+    result = train(
+        model,
+        loader_for("online", data),
+        make_loss("batch_hard"),
+        epochs=6,
+        lr=0.05,
+        val_data=data,
+        early_stopping_patience=1,
+        progress=False,
+    )
+    best = max(result.column("val_map_at_r"))
+    assert result.history[result.best_epoch - 1]["val_map_at_r"] == best
+    assert len(result.history) <= 6
+
+
+def test_nan_loss_is_reported_not_trained_on():
+    data = Labelled()
+    data.images[0] = float("nan")
+    model = EmbeddingNet(embedding_dim=4)
+    loader = DataLoader(TensorDataset(data.images, data.labels), batch_size=48)
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        train(model, loader, make_loss("batch_hard"), epochs=1, progress=False)
+
+
+def test_make_loss_and_train_reject_bad_arguments():
+    assert set(LOSS_NAMES) >= {"contrastive", "triplet", "batch_hard"}
+    with pytest.raises(ValueError, match="unknown loss"):
+        make_loss("hardest")
+    with pytest.raises(ValueError, match="margin must be positive"):
+        make_loss("triplet", margin=0)
+    loader = loader_for("online", Labelled())
+    model = EmbeddingNet(embedding_dim=4)
+    with pytest.raises(ValueError, match="epochs"):
+        train(model, loader, make_loss("batch_hard"), epochs=0)
+    with pytest.raises(ValueError, match="needs val_data"):
+        train(model, loader, make_loss("batch_hard"), epochs=1, early_stopping_patience=2)
+    bad = DataLoader(
+        TensorDataset(torch.rand(4, 1, 8, 8), torch.zeros(4), torch.zeros(4), torch.zeros(4)),
+        batch_size=4,
+    )
+    with pytest.raises(ValueError, match="a batch must be"):
+        train(model, bad, make_loss("batch_hard"), epochs=1, progress=False)
