@@ -1,0 +1,183 @@
+"""The course's training recipe: one set of choices every notebook shares.
+
+Comparing losses is only fair when everything else is equal: the network,
+the data, the number of images seen, the optimiser. A :class:`Recipe` holds
+those choices, and :func:`train_embedding` trains one model with any of the
+course's losses under them, so notebook 04's table compares losses and
+nothing else.
+
+Trained models can be cached on disk (``cache_dir``): later notebooks reuse
+the models of earlier ones instead of training them again, and a notebook
+run on its own trains what it needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from .data import default_data_dir
+from .models import EmbeddingNet, get_device
+from .sampling import PairDataset, PKSampler, TripletDataset
+from .training import LOSS_NAMES, TrainResult, make_loss, set_seed, train
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the course trains an embedding network (the same for every loss).
+
+    The budget is counted in *images through the network* per epoch, so a pair
+    batch (2 images per example), a triplet batch (3) and a P×K batch (1) all
+    cost the same.
+    """
+
+    embedding_dim: int = 64
+    normalize: bool = True
+    width: int = 16
+    epochs: int = 4
+    images_per_epoch: int = 12_000
+    batch_images: int = 192
+    p: int = 6
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    positive_fraction: float = 0.25
+    margins: dict[str, float] = field(
+        default_factory=lambda: {
+            "contrastive": 1.0,
+            "contrastive_all_pairs": 1.0,
+            "triplet": 0.2,
+            "batch_all": 0.2,
+            "batch_hard": 0.2,
+            "semi_hard": 0.2,
+        }
+    )
+
+    def with_changes(self, **changes) -> Recipe:
+        """A copy with some fields changed, e.g. ``recipe.with_changes(epochs=10)``."""
+        return replace(self, **changes)
+
+    def fingerprint(self) -> str:
+        """A short hash of every field: the name of a cached model."""
+        text = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def model_cache_dir() -> Path:
+    """Where trained models are cached: ``models/`` inside the course data folder."""
+    return default_data_dir() / "models"
+
+
+def _fingerprint(*tensors: torch.Tensor | None) -> str:
+    """A short hash of the data a model is trained, chosen and snapshotted on."""
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        if tensor is not None:
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
+def make_loader(loss: str, data, recipe: Recipe, seed: int = 0) -> DataLoader:
+    """The batches a loss needs: pairs, triplets, or P×K labelled batches."""
+    generator = torch.Generator().manual_seed(seed)
+    if loss == "contrastive":
+        dataset = PairDataset(
+            data,
+            pairs_per_epoch=recipe.images_per_epoch // 2,
+            positive_fraction=recipe.positive_fraction,
+            seed=seed,
+        )
+        return DataLoader(dataset, batch_size=recipe.batch_images // 2, generator=generator)
+    if loss == "triplet":
+        dataset = TripletDataset(data, triplets_per_epoch=recipe.images_per_epoch // 3, seed=seed)
+        return DataLoader(dataset, batch_size=recipe.batch_images // 3, generator=generator)
+    k = recipe.batch_images // recipe.p
+    sampler = PKSampler(data.labels, p=recipe.p, k=k, seed=seed)
+    return DataLoader(data, batch_sampler=sampler)
+
+
+def train_embedding(
+    loss: str,
+    train_data,
+    val_data=None,
+    recipe: Recipe | None = None,
+    seed: int = 0,
+    snapshot_images: torch.Tensor | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train an :class:`EmbeddingNet` with ``loss`` under ``recipe`` and return the result.
+
+    With ``val_data`` (classes held out of training, never the test classes)
+    the best epoch's weights are kept. With ``cache_dir`` (for example
+    :func:`model_cache_dir`) a model trained before with the same loss,
+    recipe, seed and data is loaded instead of trained again.
+    """
+    if loss not in LOSS_NAMES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSS_NAMES)}")
+    recipe = recipe or Recipe()
+    cache_file = None
+    if cache_dir is not None:
+        data = _fingerprint(
+            train_data.labels,
+            train_data.images,
+            None if val_data is None else val_data.labels,
+            snapshot_images,
+        )
+        key = f"{loss}-{recipe.fingerprint()}-{data}-seed{seed}"
+        cache_file = Path(cache_dir) / f"{key}.pt"
+        if cache_file.exists():
+            return _load(cache_file, recipe)
+    set_seed(seed)
+    model = EmbeddingNet(
+        embedding_dim=recipe.embedding_dim,
+        normalize=recipe.normalize,
+        in_channels=train_data.images.shape[1],
+        width=recipe.width,
+    ).to(get_device())
+    result = train(
+        model,
+        make_loader(loss, train_data, recipe, seed),
+        make_loss(loss, margin=recipe.margins[loss]),
+        epochs=recipe.epochs,
+        lr=recipe.lr,
+        weight_decay=recipe.weight_decay,
+        schedule=recipe.schedule,
+        val_data=val_data,
+        snapshot_images=snapshot_images,
+        progress=progress,
+    )
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(
+            {
+                "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                "in_channels": model.in_channels,
+                "history": result.history,
+                "snapshots": result.snapshots,
+                "best_epoch": result.best_epoch,
+                "seconds": result.seconds,
+            },
+            cache_file,
+        )
+    return result
+
+
+def _load(path: Path, recipe: Recipe) -> TrainResult:
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    model = EmbeddingNet(
+        embedding_dim=recipe.embedding_dim,
+        normalize=recipe.normalize,
+        in_channels=saved["in_channels"],
+        width=recipe.width,
+    )
+    model.load_state_dict(saved["state_dict"])
+    model.to(get_device())
+    return TrainResult(
+        model, saved["history"], saved["snapshots"], saved["best_epoch"], saved["seconds"]
+    )
