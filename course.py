@@ -25,6 +25,8 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 DEBIAN_DATA = Path("/usr/share/datasets/fashion-mnist")
+# Colab's ipywidgets, beside the environment: tests/test_ipywidgets7.py runs the widget tests on it.
+IPYWIDGETS7 = ROOT / "build" / "ipywidgets7"
 
 
 def run(*command: str | Path, check: bool = True) -> int:
@@ -51,6 +53,9 @@ def setup(with_browser: bool) -> None:
     extras = "dev,browser" if with_browser else "dev"
     run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
     run(PYTHON, "-m", "pip", "install", "--quiet", "-e", f".[{extras}]")
+    if with_browser and not (IPYWIDGETS7 / "ipywidgets").is_dir():
+        pins = ("ipywidgets==7.7.1", "ipython_genutils==0.2.0")
+        run(PYTHON, "-m", "pip", "install", "--quiet", "--no-deps", "--target", IPYWIDGETS7, *pins)
     wanted = [] if DEBIAN_DATA.exists() else ["dataset-fashion-mnist"]
     if with_browser and not Path("/usr/bin/chromium").exists():
         wanted += ["chromium", "chromium-driver"]
@@ -82,6 +87,9 @@ def main() -> int:
             "--nbval-sanitize-with",
             "notebooks/nbval_sanitize.cfg",
             "--durations=20",
+            "-m",
+            "",  # every test, the browser and ipywidgets 7 checks included
+            "--junit-xml=artifacts/pytest.xml",  # benchmarks/notebook_times.py --junit reads it
             *args.pytest_args,
             check=False,
         )

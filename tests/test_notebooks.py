@@ -1,0 +1,205 @@
+"""Every notebook has the course's shape (read from the files; nothing is executed).
+
+nbval runs the notebooks; these checks catch, in a second, what a reader would
+stumble on: a missing title, badge or parameters cell, a Colab setup that would
+upgrade torch, a solution left open, an error or warning saved in an output, a
+notebook with no checked number. See docs/instructors.md for the shape.
+"""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from metric_course import instructor
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+REPOSITORY = instructor.read_repository(ROOT)
+
+COLAB_GUARD = 'if "google.colab" in sys.modules:'
+# Colab's own versions must stay: upgrading torch or numpy forces a restart,
+# ipywidgets 8 breaks Colab's widget manager.
+KEEP_COLABS_OWN = ("torch", "torchvision", "numpy", "ipywidgets")
+TRAINS = re.compile(r"(?<![\w.])(train|train_embedding)\(|\.backward\(\)")
+STUDENT_STUB = "raise NotImplementedError"
+DEFINES = re.compile(r"^def (\w+)\(", re.MULTILINE)
+CHECKER_CALL = re.compile(r"\bcheck_\w+\(")
+NBVAL_MARKERS = {
+    "NBVAL_CHECK_OUTPUT",
+    "NBVAL_IGNORE_OUTPUT",
+    "NBVAL_SKIP",
+    "NBVAL_RAISES_EXCEPTION",
+}
+WARNING = re.compile(r"\b\w*Warning\b|Traceback")
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebooks in notebooks/"
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=[path.name for path in NOTEBOOKS])
+def notebook(request):
+    """The notebook as nbformat reads it, with its ``path`` attached (outside the JSON)."""
+    return Notebook(request.param)
+
+
+class Notebook(nbformat.NotebookNode):
+    def __init__(self, path: Path) -> None:
+        super().__init__(nbformat.read(path, as_version=4))
+        object.__setattr__(self, "path", path)
+
+
+def code_cells(notebook) -> list:
+    return [cell for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def tags(cell) -> list[str]:
+    return cell.metadata.get("tags", [])
+
+
+def where(notebook, cell) -> str:
+    """Name a cell the way nbval does ("Cell N", counting code cells from 0) and show its start."""
+    index = code_cells(notebook).index(cell) if cell.cell_type == "code" else "markdown"
+    first_line = cell.source.splitlines()[0] if cell.source else ""
+    return f"{notebook.path.name} cell {index} ({first_line[:60]!r})"
+
+
+def is_checked(cell) -> bool:
+    """True for a cell nbval --nbval-lax compares (marker alone on a comment line, or tag)."""
+    markers = {line.strip().lstrip("#").strip() for line in cell.source.splitlines()}
+    return "NBVAL_CHECK_OUTPUT" in markers or "nbval-check-output" in tags(cell)
+
+
+def test_valid_name_and_title(notebook):
+    nbformat.validate(notebook)
+    name = notebook.path.name
+    assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", name), f"{name}: name it NN_words.ipynb"
+    first = notebook.cells[0]
+    assert first.cell_type == "markdown", f"{name}: start with a Markdown title cell"
+    assert first.source.startswith(f"# {name[:2]} · "), f"{name}: title '# {name[:2]} · Title'"
+
+
+def test_opening_has_colab_badge_and_objectives(notebook):
+    opening = notebook.cells[0].source
+    badge = f"[![Open In Colab]({instructor.COLAB_BADGE})]"
+    link = f"({instructor.colab_url(REPOSITORY, notebook.path.name)})"
+    assert badge + link in opening, f"{notebook.path.name}: the Colab badge must open this notebook"
+    objectives = [line for line in opening.splitlines() if line.startswith(("- ", "* ", "1. "))]
+    assert len(objectives) >= 2, f"{notebook.path.name}: list the learning objectives"
+
+
+def test_setup_cell_installs_the_course_on_colab_only(notebook):
+    setup = code_cells(notebook)[0]
+    name = notebook.path.name
+    lines = setup.source.splitlines()
+    assert COLAB_GUARD in lines, f"{name}: the first code cell needs the Colab guard {COLAB_GUARD}"
+    assert f'    COURSE_REPOSITORY = "{REPOSITORY}"' in lines, (
+        f"{name}: the guard sets COURSE_REPOSITORY (python -m metric_course.instructor "
+        "set-repository keeps it right)"
+    )
+    installs = [line for line in lines if "pip install" in line]
+    assert any("{COURSE_REPOSITORY}" in line and "--no-deps" in line for line in installs), (
+        f"{name}: install the course with "
+        '%pip install -q --no-deps "metric-course @ git+{COURSE_REPOSITORY}"'
+    )
+    for line in installs:
+        assert line.startswith("    %pip install "), f"{name}: install inside the guard: {line}"
+        words = line.split()
+        assert not {"-U", "--upgrade"} & set(words), f"{name}: never upgrade on Colab: {line}"
+        named = {re.split(r"[<>=!~\[ @]", word.strip("\"'"))[0] for word in words}
+        assert not named & set(KEEP_COLABS_OWN), f"{name}: keep Colab's own versions: {line}"
+
+
+def test_parameters_cell_reads_lecture_mode(notebook):
+    name = notebook.path.name
+    parameters = [cell for cell in code_cells(notebook) if "parameters" in tags(cell)]
+    assert len(parameters) == 1, f"{name}: tag exactly one code cell 'parameters'"
+    assert "lecture_mode()" in parameters[0].source, (
+        f"{name}: the parameters cell reads METRIC_COURSE_LECTURE: LECTURE = lecture_mode()"
+    )
+    cells = code_cells(notebook)
+    training = [i for i, cell in enumerate(cells) if TRAINS.search(cell.source)]
+    if training:
+        assert cells.index(parameters[0]) < training[0], f"{name}: parameters before training"
+
+
+def test_training_notebooks_ask_colab_for_a_gpu(notebook):
+    if not any(TRAINS.search(cell.source) for cell in code_cells(notebook)):
+        pytest.skip(f"{notebook.path.name} trains no network")
+    metadata = notebook.metadata
+    assert metadata.get("accelerator") == "GPU", (
+        f'{notebook.path.name} trains: add "accelerator": "GPU" to the notebook metadata'
+    )
+    assert isinstance(metadata.get("colab", {}).get("provenance"), list), (
+        f'{notebook.path.name} trains: add "colab": {{"provenance": []}} to the metadata'
+    )
+
+
+def test_solutions_are_tagged_collapsed_and_match_an_exercise(notebook):
+    cells = code_cells(notebook)
+    stubs = {}
+    for index, cell in enumerate(cells):
+        if STUDENT_STUB in cell.source and "solution" not in tags(cell):
+            for function in DEFINES.findall(cell.source):
+                stubs[function] = index
+    solutions = [cell for cell in notebook.cells if "solution" in tags(cell)]
+    for cell in solutions:
+        assert cell.cell_type == "code", f"{where(notebook, cell)}: a solution is a code cell"
+        assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, (
+            f'{where(notebook, cell)}: collapse it: metadata jupyter {{"source_hidden": true}}'
+        )
+        defined = DEFINES.findall(cell.source)
+        assert any(stubs.get(f, len(cells)) < cells.index(cell) for f in defined), (
+            f"{where(notebook, cell)}: a solution redefines a function of an exercise above it"
+        )
+        assert CHECKER_CALL.search(cell.source), f"{where(notebook, cell)}: re-run the checker"
+    solved = {f for cell in solutions for f in DEFINES.findall(cell.source)}
+    unsolved = sorted(set(stubs) - solved)
+    assert not unsolved, f"{notebook.path.name}: exercises without a solution cell: {unsolved}"
+
+
+def test_saved_outputs_have_no_errors_or_warnings(notebook):
+    """The committed notebook ran top to bottom, and a student sees no error or warning."""
+    counts = [cell.execution_count for cell in code_cells(notebook)]
+    assert None not in counts, f"{notebook.path.name}: save it executed (outputs show on GitHub)"
+    assert counts == sorted(counts), f"{notebook.path.name}: run it top to bottom, then save"
+    for cell in code_cells(notebook):
+        for output in cell.outputs:
+            assert output.output_type != "error", f"{where(notebook, cell)}: saved an error"
+            if output.get("name") == "stderr" and "expected-warning" not in tags(cell):
+                found = WARNING.search(output.text)
+                assert not found, (
+                    f"{where(notebook, cell)} prints {found.group()}: fix it at the source, or "
+                    "explain it in the text and tag the cell 'expected-warning'"
+                )
+
+
+def test_key_numbers_are_checked_by_nbval(notebook):
+    checked = [cell for cell in code_cells(notebook) if is_checked(cell)]
+    assert checked, f"{notebook.path.name}: mark a cell of key numbers # NBVAL_CHECK_OUTPUT"
+    for cell in code_cells(notebook):
+        for line in cell.source.splitlines():
+            comment = line.strip().lstrip("#").strip()
+            if line.strip().startswith("#") and comment.startswith("NBVAL"):
+                assert comment in NBVAL_MARKERS, (
+                    f"{where(notebook, cell)}: nbval only knows a marker alone on its line: {line}"
+                )
+    for cell in checked:
+        assert cell.outputs, f"{where(notebook, cell)}: a checked cell must show something"
+        for output in cell.outputs:
+            assert output.get("name") != "stderr", (
+                f"{where(notebook, cell)}: prints to stderr (progress bar, warning): nbval "
+                "compares it, so the cell would fail on another machine"
+            )
+
+
+def test_ends_with_summary_and_references(notebook):
+    markdown = [cell.source for cell in notebook.cells if cell.cell_type == "markdown"]
+    assert any(re.search(r"^#+ .*Summary", text, re.M) for text in markdown), (
+        f"{notebook.path.name}: add a '## Summary' with the measured numbers"
+    )
+    assert re.search(r"reference", markdown[-1], re.I) or any(
+        re.search(r"^#+ .*References", text, re.M) for text in markdown
+    ), f"{notebook.path.name}: end with references"
