@@ -14,12 +14,13 @@ run on its own trains what it needs.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from .data import default_data_dir
 from .models import EmbeddingNet, get_device
@@ -98,7 +99,28 @@ def make_loader(loss: str, data, recipe: Recipe, seed: int = 0) -> DataLoader:
         return DataLoader(dataset, batch_size=recipe.batch_images // 3, generator=generator)
     k = recipe.batch_images // recipe.p
     sampler = PKSampler(data.labels, p=recipe.p, k=k, seed=seed)
-    return DataLoader(data, batch_sampler=sampler)
+    budget = max(1, recipe.images_per_epoch // recipe.batch_images)
+    return DataLoader(data, batch_sampler=_FirstBatches(sampler, budget))
+
+
+class _FirstBatches(Sampler[list[int]]):
+    """The first ``n`` batches of every epoch of a batch sampler: the recipe's budget.
+
+    A P×K epoch goes through all the data; cutting it keeps the number of
+    images per epoch equal to that of the pair and triplet loaders.
+    """
+
+    def __init__(self, sampler: PKSampler, n: int) -> None:
+        self.sampler, self.n = sampler, n
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return min(self.n, len(self.sampler))
+
+    def __iter__(self):
+        return itertools.islice(iter(self.sampler), self.n)
 
 
 def train_embedding(
