@@ -22,7 +22,8 @@ COLAB_GUARD = 'if "google.colab" in sys.modules:'
 # Colab's own versions must stay: upgrading torch or numpy forces a restart,
 # ipywidgets 8 breaks Colab's widget manager.
 KEEP_COLABS_OWN = ("torch", "torchvision", "numpy", "ipywidgets")
-TRAINS = re.compile(r"(?<![\w.])(train|train_embedding)\(|\.backward\(\)")
+# Training: the course's loops, or an optimiser step in a notebook's own loop.
+TRAINS = re.compile(r"(?<![\w.])(train|train_embedding)\(|\boptimi[sz]er\.step\(\)")
 STUDENT_STUB = "raise NotImplementedError"
 DEFINES = re.compile(r"^def (\w+)\(", re.MULTILINE)
 CHECKER_CALL = re.compile(r"\bcheck_\w+\(")
@@ -105,6 +106,10 @@ def test_setup_cell_installs_the_course_on_colab_only(notebook):
         '%pip install -q --no-deps "metric-course @ git+{COURSE_REPOSITORY}"'
     )
     for line in installs:
+        assert not line.lstrip().startswith("#"), (
+            f"{name}: the install line is commented out, so Colab would not install the course "
+            f"(in a jupytext source, write '# %pip' once, not '# # %pip'): {line.strip()}"
+        )
         assert line.startswith("    %pip install "), f"{name}: install inside the guard: {line}"
         words = line.split()
         assert not {"-U", "--upgrade"} & set(words), f"{name}: never upgrade on Colab: {line}"
