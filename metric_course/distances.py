@@ -1,0 +1,166 @@
+"""Distance matrices between embeddings, safe to differentiate.
+
+Every loss of the course starts from distances: ``pairwise_distances`` gives
+all B × B distances of a batch at once, ``cross_distances`` the Q × G
+distances from queries to a gallery (retrieval), ``paired_distances`` the
+distance of row i of one batch to row i of another (a Siamese pair).
+
+Squared Euclidean distances come from one matrix product,
+
+    ||x_i − x_j||² = ||x_i||² + ||x_j||² − 2 x_i·x_j,
+
+which is fast but has two traps this module avoids:
+
+- **round-off**: the subtraction can leave a tiny negative number, or a
+  self-distance of about 1e-3 instead of 0 (``torch.cdist`` has the same
+  problem above 25 rows). We clamp at 0, write exact zeros on the diagonal,
+  and centre the embeddings first: smaller norms lose fewer digits, and
+  moving every embedding by the same vector changes nothing.
+- **the gradient of the square root at 0**: d√s/ds = 1 / (2√s) is infinite
+  at s = 0, and infinity × 0 gives NaN whenever two embeddings coincide. A
+  zero distance gets gradient 0 instead (``pairwise_distances`` writes its
+  gradient out by hand, which also saves memory; the others use
+  ``safe_sqrt``).
+
+float16 and bfloat16 embeddings are measured in float32 (a squared norm above
+65504 overflows float16), so the result is float32 for them.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def check_embeddings(embeddings: torch.Tensor, name: str = "embeddings") -> None:
+    """Raise ``ValueError`` unless ``embeddings`` is a 2-D floating-point tensor."""
+    if not isinstance(embeddings, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(embeddings).__name__}")
+    if embeddings.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D (batch, embedding_dim), got shape {tuple(embeddings.shape)}; "
+            "flatten each embedding into one row"
+        )
+    if not embeddings.is_floating_point():
+        raise ValueError(f"{name} must be floating point, got {embeddings.dtype}; use .float()")
+
+
+def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+class _SqrtWithZeroGradientAtZero(torch.autograd.Function):
+    """√s, whose gradient 1 / (2√s) is replaced by 0 at s = 0 (instead of ∞ × 0 = NaN)."""
+
+    @staticmethod
+    def forward(ctx, squared: torch.Tensor) -> torch.Tensor:
+        root = squared.sqrt()
+        ctx.save_for_backward(root)
+        return root
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (root,) = ctx.saved_tensors
+        return torch.where(root > 0, grad / (2 * root), 0.0)
+
+
+def safe_sqrt(squared: torch.Tensor) -> torch.Tensor:
+    """√s with gradient 0 where s = 0, so coinciding embeddings never give NaN."""
+    return _SqrtWithZeroGradientAtZero.apply(squared)
+
+
+def cross_distances(
+    queries: torch.Tensor, gallery: torch.Tensor, squared: bool = False
+) -> torch.Tensor:
+    """Euclidean distances from every query to every gallery item, shape (Q, G).
+
+    ``squared=True`` returns ||q_i − g_j||² instead. Never negative, and its
+    gradient is finite where a query and a gallery item coincide.
+    """
+    check_embeddings(queries, "queries")
+    check_embeddings(gallery, "gallery")
+    if queries.shape[1] != gallery.shape[1]:
+        raise ValueError(
+            f"queries and gallery must have the same embedding size, got {queries.shape[1]} "
+            f"and {gallery.shape[1]}"
+        )
+    queries, gallery = _at_least_float32(queries), _at_least_float32(gallery)
+    centre = torch.cat([queries, gallery]).mean(0)
+    queries, gallery = queries - centre, gallery - centre
+    squared_distances = torch.addmm(gallery.pow(2).sum(1)[None, :], queries, gallery.T, alpha=-2)
+    squared_distances.add_(queries.pow(2).sum(1)[:, None]).clamp_(min=0)
+    return squared_distances if squared else safe_sqrt(squared_distances)
+
+
+class _PairwiseDistances(torch.autograd.Function):
+    """D_ij = ||x_i − x_j|| (or D_ij²) for all pairs, with the gradient written out.
+
+    Autograd could differentiate the formula step by step, but each step
+    would keep another B × B tensor. By hand, with G = ∂L/∂D:
+
+        ∂L/∂x_i = Σ_j (R_ij + R_ji) (x_i − x_j),   R = G / D   (R = 2 G for D²)
+
+    taking R = 0 where D = 0, the subgradient that avoids ∞ × 0 = NaN. In
+    matrix form that is x · (row sums + column sums of R) − R x − Rᵀ x.
+    """
+
+    @staticmethod
+    def forward(ctx, embeddings: torch.Tensor, squared: bool) -> torch.Tensor:
+        x = embeddings - embeddings.mean(0)  # centred: smaller norms, fewer digits lost
+        norms = x.pow(2).sum(1)
+        # ||x_j||² − 2 x_i·x_j in one matrix product, then + ||x_i||², all in place
+        distances = torch.addmm(norms[None, :], x, x.T, alpha=-2).add_(norms[:, None])
+        distances.clamp_(min=0).fill_diagonal_(0.0)
+        if not squared:
+            distances.sqrt_()
+        ctx.save_for_backward(x, distances)
+        ctx.squared = squared
+        return distances
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        x, distances = ctx.saved_tensors
+        if ctx.squared:
+            ratio = 2 * grad
+        else:  # G / D, with 1 / 0 = ∞ replaced by 0
+            ratio = grad * distances.reciprocal().nan_to_num_(posinf=0.0)
+        weights = ratio.sum(1) + ratio.sum(0)
+        return x * weights[:, None] - ratio @ x - ratio.T @ x, None
+
+
+def pairwise_distances(embeddings: torch.Tensor, squared: bool = False) -> torch.Tensor:
+    """All Euclidean distances within a batch, shape (B, B).
+
+    Entry (i, j) is ||x_i − x_j|| (or its square with ``squared=True``). The
+    matrix is symmetric up to round-off, never negative, exactly 0 on the
+    diagonal, and has a finite gradient everywhere (first derivatives only).
+    """
+    check_embeddings(embeddings)
+    return _PairwiseDistances.apply(_at_least_float32(embeddings), squared)
+
+
+def cosine_distances(embeddings: torch.Tensor) -> torch.Tensor:
+    """1 − cosine similarity of every pair in the batch, shape (B, B), values in [0, 2].
+
+    Depends only on the directions of the embeddings; for unit-length
+    embeddings it equals half the squared Euclidean distance. A zero vector
+    has distance 1 to every other embedding; the diagonal is exactly 0.
+    """
+    check_embeddings(embeddings)
+    unit = F.normalize(_at_least_float32(embeddings), dim=1)
+    distances = (1 - unit @ unit.T).clamp(0, 2)
+    diagonal = torch.eye(len(embeddings), dtype=torch.bool, device=embeddings.device)
+    return distances.masked_fill(diagonal, 0.0)
+
+
+def paired_distances(x: torch.Tensor, y: torch.Tensor, squared: bool = False) -> torch.Tensor:
+    """Distance between row i of ``x`` and row i of ``y``, shape (B,): a Siamese pair's D."""
+    check_embeddings(x, "the first embeddings")
+    check_embeddings(y, "the second embeddings")
+    if x.shape != y.shape:
+        raise ValueError(
+            f"paired embeddings must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+    squared_distances = (_at_least_float32(x) - _at_least_float32(y)).pow(2).sum(1)
+    return squared_distances if squared else safe_sqrt(squared_distances)

@@ -1,0 +1,114 @@
+"""Which pairs and triplets a labelled batch holds, as boolean masks.
+
+Online mining never loops over the batch: it builds one distance matrix and
+asks questions of it with masks. For a batch with labels ``y``:
+
+- ``positive_mask``: (a, p) with y_a = y_p and a ≠ p (an anchor is not its own positive);
+- ``negative_mask``: (a, n) with y_a ≠ y_n;
+- ``valid_triplet_mask``: (a, p, n) where (a, p) is positive and (a, n) negative.
+
+A valid triplet is, for a margin α and distances d:
+
+- **hard**       d(a, n) < d(a, p)                (the negative is closer than the positive)
+- **semi-hard**  d(a, p) ≤ d(a, n) < d(a, p) + α  (farther, but inside the margin)
+- **easy**       d(a, n) ≥ d(a, p) + α            (loss 0: nothing to learn)
+
+``triplet_categories`` labels every triplet with the constants below, and
+``negative_categories`` labels the negatives of one anchor-positive pair
+(notebook 04 draws them).
+"""
+
+from __future__ import annotations
+
+import torch
+
+INVALID, EASY, SEMI_HARD, HARD = 0, 1, 2, 3
+CATEGORY_NAMES = {INVALID: "invalid", EASY: "easy", SEMI_HARD: "semi-hard", HARD: "hard"}
+
+
+def check_labels(labels: torch.Tensor, batch_size: int | None = None) -> None:
+    """Raise ``ValueError`` unless ``labels`` is a 1-D tensor of integer class ids."""
+    if not isinstance(labels, torch.Tensor):
+        raise ValueError(f"labels must be a torch.Tensor, got {type(labels).__name__}")
+    if labels.ndim != 1:
+        raise ValueError(
+            f"labels must be 1-D (one class id per embedding), got shape {tuple(labels.shape)}"
+        )
+    if labels.is_floating_point() or labels.is_complex():
+        raise ValueError(
+            f"labels must be integer class ids, got {labels.dtype}; use labels.long() "
+            "(for a Siamese pair's 0/1 target use contrastive_loss)"
+        )
+    if batch_size is not None and len(labels) != batch_size:
+        raise ValueError(f"got {len(labels)} labels for {batch_size} embeddings; give one each")
+
+
+def positive_mask(labels: torch.Tensor) -> torch.Tensor:
+    """(B, B) bool: True where a ≠ p share a label (the diagonal is False)."""
+    check_labels(labels)
+    same = labels[:, None] == labels[None, :]
+    return same & ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+
+
+def negative_mask(labels: torch.Tensor) -> torch.Tensor:
+    """(B, B) bool: True where the labels differ."""
+    check_labels(labels)
+    return labels[:, None] != labels[None, :]
+
+
+def valid_triplet_mask(labels: torch.Tensor) -> torch.Tensor:
+    """(B, B, B) bool: True at [a, p, n] when (a, p) is positive and (a, n) negative.
+
+    For small batches only (drawing, tests): it holds B³ booleans, 16 MB at
+    B = 256 but 8.6 GB at B = 2048. The losses never build it.
+    """
+    return positive_mask(labels)[:, :, None] & negative_mask(labels)[:, None, :]
+
+
+def _check_distances(distances: torch.Tensor, labels: torch.Tensor) -> None:
+    check_labels(labels)
+    if distances.ndim != 2 or distances.shape != (len(labels), len(labels)):
+        raise ValueError(
+            f"distances must be a ({len(labels)}, {len(labels)}) matrix for {len(labels)} "
+            f"labels, got shape {tuple(distances.shape)}"
+        )
+
+
+def _categorise(d_ap: torch.Tensor, d_an: torch.Tensor, margin: float) -> torch.Tensor:
+    """EASY, SEMI_HARD or HARD for distances that broadcast together."""
+    semi_hard_or_easy = torch.where(d_an < d_ap + margin, SEMI_HARD, EASY)
+    return torch.where(d_an < d_ap, HARD, semi_hard_or_easy).to(torch.int8)
+
+
+@torch.no_grad()
+def triplet_categories(
+    distances: torch.Tensor, labels: torch.Tensor, margin: float
+) -> torch.Tensor:
+    """(B, B, B) int8: the category of triplet [a, p, n], INVALID where it is not a triplet.
+
+    Builds B³ entries: for small batches, like ``valid_triplet_mask``.
+    """
+    _check_distances(distances, labels)
+    category = _categorise(distances[:, :, None], distances[:, None, :], margin)
+    return category.masked_fill(~valid_triplet_mask(labels), INVALID)
+
+
+@torch.no_grad()
+def negative_categories(
+    distances: torch.Tensor, labels: torch.Tensor, anchor: int, positive: int, margin: float
+) -> torch.Tensor:
+    """(B,) int8: how hard each sample is as a negative for the pair (anchor, positive).
+
+    Samples that are not negatives of the anchor (its own class) are INVALID.
+    """
+    _check_distances(distances, labels)
+    if not (0 <= anchor < len(labels) and 0 <= positive < len(labels)):
+        raise ValueError(f"anchor {anchor} and positive {positive} must index the batch")
+    if anchor == positive or labels[anchor] != labels[positive]:
+        raise ValueError(
+            f"({anchor}, {positive}) is not an anchor-positive pair: they need the same label "
+            "and different indices"
+        )
+    row = distances[anchor]
+    category = _categorise(row[positive], row, margin)
+    return category.masked_fill(labels == labels[anchor], INVALID)
