@@ -33,7 +33,8 @@ with a zero gradient. With ``return_stats=True`` they also return a
 - ``active_fraction``: share of the considered triplets (or pairs) with a
   positive loss; it falls as training makes triplets easy;
 - ``mean_positive_distance``, ``mean_negative_distance``: mean distance of
-  the anchor-positive and anchor-negative pairs the loss used (0.0 if none);
+  the anchor-positive and anchor-negative pairs the loss used, squared when
+  ``squared=True`` (0.0 if there are none);
 - ``embedding_norm``: mean L2 norm of the embeddings. With unnormalised
   embeddings a value sinking towards 0, or a loss stuck at the margin, means
   the embeddings collapsed onto one point;
@@ -53,8 +54,8 @@ from .mining import check_labels, negative_mask, positive_mask
 
 LossWithStats = tuple[torch.Tensor, dict[str, float]]
 
-# Rows of (anchor-positive pair) × (batch) processed at once: about 2 MB of float32,
-# small enough for the CPU cache, and memory that does not grow with K.
+# Entries of the (anchor, positive, negative) table handled at once: about 2 MB of
+# float32, small enough for the CPU cache; memory stays at a few B × B matrices.
 _CHUNK_ELEMENTS = 2**19
 
 
@@ -84,6 +85,19 @@ def _chunks(rows: int, columns: int) -> Iterator[slice]:
     step = max(1, _CHUNK_ELEMENTS // max(columns, 1))
     for start in range(0, rows, step):
         yield slice(start, start + step)
+
+
+def _positives_table(is_positive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each anchor's positives as a (B, K) table, K the most positives any anchor has.
+
+    Row a lists the indices of a's positives first; ``real[a, j]`` is False
+    where the row is only padded up to K (in a P × K batch it never is).
+    """
+    count = is_positive.sum(1)
+    k = int(count.max()) if len(count) else 0
+    positive = is_positive.float().topk(k, dim=1).indices  # 1s (positives) come first
+    real = torch.arange(k, device=count.device) < count[:, None]
+    return positive, real
 
 
 def _mean(values: torch.Tensor) -> float:
@@ -248,28 +262,28 @@ def batch_all_triplet_loss(
     is linear in its two distances, so the sum is a weighted sum of the
     distance matrix. d(a, p) enters once per active negative of the pair
     (a, p), and d(a, n) once per active positive of the anchor a. Those counts
-    are taken without gradient, a few thousand rows of the (anchor-positive
-    pair) × (negative) table at a time; only the B × B distances are
-    differentiated.
+    are taken without gradient, a block of anchors at a time, so memory stays
+    at a few B × B matrices; only the distances are differentiated.
     """
     labels = _check_batch(embeddings, labels)
     _check_margin(margin)
     distance = pairwise_distances(embeddings, squared=squared)
     is_positive, is_negative = positive_mask(labels), negative_mask(labels)
-    anchor, positive = is_positive.nonzero(as_tuple=True)  # every anchor-positive pair
-    d_ap = distance[anchor, positive]
+    positive, real = _positives_table(is_positive)
+    d_ap = distance.gather(1, positive)  # (B, K): d(a, p) for each positive p of anchor a
 
     with torch.no_grad():
         # d(a, n), with ∞ where n is not a negative of a: such a "triplet" is never active
         to_negatives = torch.where(is_negative, distance, float("inf"))
+        threshold = torch.where(real, d_ap + margin, -float("inf"))  # padding: never active
         uses_of_d_ap = torch.zeros_like(d_ap)  # active negatives of each pair (a, p)
         uses_of_d_an = torch.zeros_like(distance)  # active positives behind each (a, n)
-        for rows in _chunks(len(anchor), len(labels)):
-            # active[i, n] = 1 when the triplet (anchor[i], positive[i], n) has a positive loss
-            d_an = to_negatives.index_select(0, anchor[rows])
-            active = (d_an < d_ap[rows, None] + margin).to(distance.dtype)
-            uses_of_d_ap[rows] = active.sum(1)
-            uses_of_d_an.index_add_(0, anchor[rows], active)
+        for rows in _chunks(len(labels), positive.shape[1] * len(labels)):
+            # active[a, j, n] = 1 when the triplet (a, positive[a, j], n) has a positive loss
+            active = to_negatives[rows, None, :] < threshold[rows, :, None]
+            active = active.to(distance.dtype)
+            uses_of_d_ap[rows] = active.sum(2)
+            uses_of_d_an[rows] = active.sum(1)
         active_triplets = int(uses_of_d_ap.sum(dtype=torch.float64))
 
     total = (uses_of_d_ap * d_ap).sum() - (uses_of_d_an * distance).sum() + margin * active_triplets
@@ -280,7 +294,7 @@ def batch_all_triplet_loss(
     return loss, _stats(
         embeddings,
         active_triplets / max(counts["valid_triplets"], 1),
-        d_ap,
+        d_ap[real],
         distance[is_negative],
         active_triplets=active_triplets,
         **counts,
@@ -374,31 +388,33 @@ def semi_hard_triplet_loss(
     labels = _check_batch(embeddings, labels)
     _check_margin(margin)
     is_positive, is_negative = positive_mask(labels), negative_mask(labels)
+    positive, real = _positives_table(is_positive)
     with torch.no_grad():  # mining picks indices; it needs no gradient
         distance = pairwise_distances(embeddings, squared=True)  # same order as plain
-        anchor, positive = (is_positive & is_negative.any(1, keepdim=True)).nonzero(as_tuple=True)
-        to_positive = distance[anchor, positive]
+        to_positive = distance.gather(1, positive)  # (B, K)
         to_negatives = torch.where(is_negative, distance, float("inf"))
         farthest_negative = torch.where(is_negative, distance, -1).argmax(1)
-        negative, fallback_pairs = torch.empty_like(anchor), 0
-        for rows in _chunks(len(anchor), len(labels)):
-            # one row per pair (a, p): how much farther than the positive each negative is
-            beyond = to_negatives.index_select(0, anchor[rows]) - to_positive[rows, None]
+        negative, found = torch.empty_like(positive), torch.empty_like(real)
+        for rows in _chunks(len(labels), positive.shape[1] * len(labels)):
+            # [a, j, n]: how much farther than the positive j of anchor a the negative n is
+            beyond = to_negatives[rows, None, :] - to_positive[rows, :, None]
             # 1 / beyond is largest for the nearest negative that is not closer (∞ if it
             # ties), below 0 for closer (hard) ones and 0 for non-negatives (at ∞)
             nearness = beyond.reciprocal_()
-            nearest = nearness.argmax(dim=1)
-            found = nearness.gather(1, nearest[:, None]).squeeze(1) > 0
-            negative[rows] = torch.where(found, nearest, farthest_negative[anchor[rows]])
-            fallback_pairs += int((~found).sum())
+            nearest = nearness.argmax(dim=2)
+            found[rows] = nearness.gather(2, nearest[..., None]).squeeze(2) > 0
+            negative[rows] = torch.where(found[rows], nearest, farthest_negative[rows, None])
+        pairs = real & is_negative.any(1, keepdim=True)  # a positive, and a negative to use
+        anchor = torch.arange(len(labels), device=labels.device)[:, None].expand_as(positive)
 
     losses, d_ap, d_an = _mined_triplet_losses(
-        embeddings, anchor, positive, negative, margin, squared
+        embeddings, anchor[pairs], positive[pairs], negative[pairs], margin, squared
     )
     loss = _mean_or_zero(losses)
     if not return_stats:
         return loss
     counts = _triplet_counts(is_positive, is_negative)
+    fallback_pairs = (pairs & ~found).sum()
     return loss, _stats(
         embeddings, _mean(losses > 0), d_ap, d_an, fallback_pairs=fallback_pairs, **counts
     )
