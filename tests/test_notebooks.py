@@ -27,6 +27,7 @@ TRAINS = re.compile(r"(?<![\w.])(train|train_embedding)\(|\boptimi[sz]er\.step\(
 STUDENT_STUB = "raise NotImplementedError"
 DEFINES = re.compile(r"^def (\w+)\(", re.MULTILINE)
 CHECKER_CALL = re.compile(r"\bcheck_\w+\(")
+PIP_INSTALL = re.compile(r"^\s*(#\s*)*[%!]\s*pip3? install\b")  # commented out or not
 NBVAL_MARKERS = {
     "NBVAL_CHECK_OUTPUT",
     "NBVAL_IGNORE_OUTPUT",
@@ -100,7 +101,7 @@ def test_setup_cell_installs_the_course_on_colab_only(notebook):
         f"{name}: the guard sets COURSE_REPOSITORY (python -m metric_course.instructor "
         "set-repository keeps it right)"
     )
-    installs = [line for line in lines if "pip install" in line]
+    installs = [line for line in lines if PIP_INSTALL.match(line)]
     assert any("{COURSE_REPOSITORY}" in line and "--no-deps" in line for line in installs), (
         f"{name}: install the course with "
         '%pip install -q --no-deps "metric-course @ git+{COURSE_REPOSITORY}"'
