@@ -83,6 +83,16 @@ def test_valid_name_and_title(notebook):
     assert first.source.startswith(f"# {name[:2]} · "), f"{name}: title '# {name[:2]} · Title'"
 
 
+def test_metadata_names_the_kernel(notebook):
+    """Without it, JupyterLab asks the student which kernel to start."""
+    kernelspec = notebook.metadata.get("kernelspec", {})
+    assert kernelspec.get("name") == "python3", (
+        f"{notebook.path.name}: add to the notebook metadata "
+        '"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", '
+        '"language": "python"}'
+    )
+
+
 def test_opening_has_colab_badge_and_objectives(notebook):
     opening = notebook.cells[0].source
     badge = f"[![Open In Colab]({instructor.COLAB_BADGE})]"
