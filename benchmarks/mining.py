@@ -22,7 +22,8 @@ L2-normalised embeddings), each loss runs forward + backward:
                         (not squared, two means: same pairs, other weights)
   ====================  =====================================================
 
-Time: the median of ``--repeats`` runs after one warm-up run, in this process;
+Time: the median of ``--repeats`` runs after one warm-up run, in this process,
+by the wall clock or (``--clock cpu``) by the process's CPU time;
 the methods take turns run by run, so a load from elsewhere slows them alike.
 Memory: the peak resident set size (RSS) above the RSS just before the call,
 during one forward + backward in a fresh subprocess per measurement (Linux:
@@ -36,6 +37,7 @@ counts everything the process touches, torch's buffers included, which
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -128,18 +130,22 @@ def forward_backward(loss_fn: LossFn, x: torch.Tensor, labels: torch.Tensor) -> 
     loss_fn(x, labels).backward()
 
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
 def median_times_ms(
-    methods: list[str], x: torch.Tensor, labels: torch.Tensor, repeats: int
+    methods: list[str], x: torch.Tensor, labels: torch.Tensor, repeats: int, clock: str
 ) -> dict[str, float]:
-    """Median wall-clock ms per method; the methods take turns, so a busy machine slows all."""
+    """Median ms per method; the methods take turns, so a busy machine slows all alike."""
+    now = CLOCKS[clock]
     for method in methods:
         forward_backward(_function(method), x, labels)  # warm-up
     times: dict[str, list[float]] = {method: [] for method in methods}
     for _ in range(repeats):
         for method in methods:
-            start = time.perf_counter()
+            start = now()
             forward_backward(_function(method), x, labels)
-            times[method].append(time.perf_counter() - start)
+            times[method].append(now() - start)
     return {method: 1000 * statistics.median(t) for method, t in times.items()}
 
 
@@ -178,6 +184,13 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--losses", nargs="+", choices=list(PAIRS), default=list(PAIRS))
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument(
+        "--clock",
+        choices=list(CLOCKS),
+        default="wall",
+        help="wall: elapsed time; cpu: this process's CPU time, which a busy machine "
+        "does not inflate (use it with --threads 1, where it equals the idle wall time)",
+    )
     parser.add_argument("--no-memory", action="store_true", help="time only")
     parser.add_argument("--memory-of", help=argparse.SUPPRESS)  # internal: one measurement
     args = parser.parse_args()
@@ -187,14 +200,15 @@ def main() -> None:
         print(measure_memory_here(args.memory_of, args.sizes[0], args.k, args.dim))
         return
 
-    print(f"torch {torch.__version__}, {args.threads} threads, K = {args.k}, D = {args.dim}, ")
-    print(f"median of {args.repeats} forward + backward runs; memory: peak RSS growth\n")
+    print(f"torch {torch.__version__}, {args.threads} threads, K = {args.k}, D = {args.dim}")
+    print(f"median {args.clock} time of {args.repeats} forward + backward runs; memory: peak RSS")
+    print(f"growth in a fresh process; load average at start {os.getloadavg()[0]:.1f}\n")
     print("| B | loss | ours ms | PML ms | ours / PML | ours / floor | ours MB | PML MB |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|")
     for size in args.sizes:
         x, labels = make_batch(size, args.k, args.dim)
         methods = ["floor"] + [f"{side}:{name}" for name in args.losses for side in ("ours", "pml")]
-        ms = median_times_ms(methods, x, labels, args.repeats)
+        ms = median_times_ms(methods, x, labels, args.repeats, args.clock)
         mb = {method: "" for method in methods}
         if not args.no_memory:
             mb = {m: f"{peak_mb(m, size, args.k, args.dim, args.threads):.0f}" for m in methods}

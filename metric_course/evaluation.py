@@ -211,16 +211,21 @@ def few_shot_accuracy(
     generator = torch.Generator().manual_seed(seed)
     by_class = {int(c): torch.nonzero(labels == c).squeeze(1) for c in eligible}
     accuracies = []
-    for _ in range(episodes):
-        chosen = eligible[torch.randperm(len(eligible), generator=generator)[:n_way]]
-        support, queries = [], []
-        for c in chosen.tolist():
-            members = by_class[c][torch.randperm(len(by_class[c]), generator=generator)]
-            support.append(members[:k_shot])
-            queries.append(members[k_shot : k_shot + n_query])
-        support, queries = torch.cat(support), torch.cat(queries)
-        predicted = classify(embeddings[support], labels[support], embeddings[queries])
-        accuracies.append((predicted == labels[queries]).float().mean().item())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: extra threads cost more than they save (10× measured)
+    try:
+        for _ in range(episodes):
+            chosen = eligible[torch.randperm(len(eligible), generator=generator)[:n_way]]
+            support, queries = [], []
+            for c in chosen.tolist():
+                members = by_class[c][torch.randperm(len(by_class[c]), generator=generator)]
+                support.append(members[:k_shot])
+                queries.append(members[k_shot : k_shot + n_query])
+            support, queries = torch.cat(support), torch.cat(queries)
+            predicted = classify(embeddings[support], labels[support], embeddings[queries])
+            accuracies.append((predicted == labels[queries]).float().mean().item())
+    finally:
+        torch.set_num_threads(threads)
     accuracies = np.array(accuracies)
     ci95 = 1.96 * accuracies.std(ddof=1) / math.sqrt(episodes) if episodes > 1 else math.nan
     return FewShotResult(float(accuracies.mean()), float(ci95), episodes, n_way, k_shot, method)

@@ -758,3 +758,275 @@ def check_batch_hard(fn: Callable) -> bool:
             ),
         ],
     )
+
+
+# --------------------------------------------------------------------------- notebooks 05 and 06
+
+
+def _integer_hint(got, expected: torch.Tensor, what: str) -> str | None:
+    """A hint unless ``got`` is an integer tensor equal to ``expected`` (labels or indices)."""
+    if not isinstance(got, torch.Tensor):
+        return f"{what} should be a torch.Tensor, got {type(got).__name__}"
+    if got.shape != expected.shape:
+        return f"{what} should have shape {tuple(expected.shape)}, got {tuple(got.shape)}"
+    if got.is_floating_point() or got.is_complex():
+        return f"{what} should hold integers (labels or indices), got {got.dtype}"
+    if not torch.equal(got.long().cpu(), expected.long()):
+        wrong = int((got.long().cpu() != expected.long()).sum())
+        return f"{what} differs from the reference at {wrong} of {expected.numel()} places"
+    return None
+
+
+def _name_mistake(got, expected, what: str, mistakes: list[tuple[torch.Tensor, str]]):
+    """Like :func:`_integer_hint`, but name the typical mistake ``got`` reproduces, if any."""
+    hint = _integer_hint(got, expected, what)
+    if hint is None or not isinstance(got, torch.Tensor):
+        return hint
+    for wrong, mistake in mistakes:
+        same_shape = got.shape == wrong.shape
+        if same_shape and not got.is_floating_point() and torch.equal(got.long().cpu(), wrong):
+            return mistake
+    return hint
+
+
+def _episode(
+    seed: int,
+    classes: list[int],
+    k_shot: int,
+    n_query: int = 12,
+    dim: int = 8,
+    shuffle: bool = False,
+    noise: float = 0.9,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A made-up few-shot episode: (support, support_labels, queries), classes overlapping a bit."""
+    generator = torch.Generator().manual_seed(seed)
+    centres = torch.randn(len(classes), dim, generator=generator)
+    which = torch.arange(len(classes)).repeat_interleave(k_shot)
+    support = centres[which] + noise * torch.randn(len(which), dim, generator=generator)
+    support_labels = torch.tensor(classes)[which]
+    if shuffle:
+        order = torch.randperm(len(which), generator=generator)
+        support, support_labels = support[order], support_labels[order]
+    asked = torch.randint(len(classes), (n_query,), generator=generator)
+    queries = centres[asked] + noise * torch.randn(n_query, dim, generator=generator)
+    return support, support_labels, queries
+
+
+def _prototype_mistakes(support, support_labels, queries) -> list[tuple[torch.Tensor, str]]:
+    """What typical wrong prototype classifiers answer on this episode, with a hint for each."""
+    from .distances import cross_distances
+    from .evaluation import classify_by_nearest_neighbour
+
+    classes = support_labels.unique()
+    means = torch.stack([support[support_labels == c].mean(0) for c in classes])
+    firsts = torch.stack([support[support_labels == c][0] for c in classes])
+    to_means = cross_distances(queries, means)
+    n_way = len(classes)
+    grouped = support.reshape(n_way, -1, support.shape[1]).mean(1)  # assumes sorted support
+    grouped_labels = support_labels.reshape(n_way, -1)[:, 0]
+    return [
+        (
+            classes[to_means.argmax(1)],
+            "you picked the *farthest* prototype. The nearest one has the smallest distance: "
+            "use argmin, not argmax.",
+        ),
+        (
+            to_means.argmin(1),
+            "you returned positions 0..N-1 of the prototypes, not class labels. Here the "
+            f"classes are {classes.tolist()}: index your tensor of classes with the argmin.",
+        ),
+        (
+            classes[cross_distances(queries, firsts).argmin(1)],
+            "each prototype should be the mean of all K support embeddings of its class, not "
+            "its first one: support[support_labels == c].mean(0).",
+        ),
+        (
+            classify_by_nearest_neighbour(support, support_labels, queries),
+            "that is the nearest-neighbour classifier. Average each class's support embeddings "
+            "into one prototype first, then name each query by its nearest prototype.",
+        ),
+        (
+            grouped_labels[cross_distances(queries, grouped).argmin(1)],
+            "the support set is not sorted by class, so a reshape mixes classes. Pick each "
+            "class's rows with a mask: support[support_labels == c].",
+        ),
+    ]
+
+
+def check_prototype_classifier(fn: Callable) -> bool:
+    """Check ``fn(support, support_labels, queries) -> labels`` (nearest class mean).
+
+    Notebook 05: each class's prototype is the mean of its support embeddings;
+    a query gets the label of the nearest prototype (Euclidean distance).
+    """
+    from .evaluation import classify_by_prototypes
+
+    def compare(support, support_labels, queries) -> str | None:
+        expected = classify_by_prototypes(support, support_labels, queries)
+        got = fn(support.clone(), support_labels.clone(), queries.clone())
+        mistakes = _prototype_mistakes(support, support_labels, queries)
+        return _name_mistake(got, expected, "the predicted labels", mistakes)
+
+    return run_checks(
+        "prototype classifier",
+        [
+            (
+                "3-way 5-shot, classes 0, 1, 2, well apart",
+                lambda: compare(*_episode(0, [0, 1, 2], k_shot=5, noise=0.3)),
+            ),
+            (
+                "3-way 5-shot, classes 0, 1, 2, overlapping",
+                lambda: compare(*_episode(1, [0, 1, 2], k_shot=5, n_query=40)),
+            ),
+            (
+                "3-way 5-shot with class labels 7, 8, 9",
+                lambda: compare(*_episode(2, [7, 8, 9], k_shot=5, n_query=40)),
+            ),
+            (
+                "support images in shuffled order",
+                lambda: compare(*_episode(3, [0, 1, 2, 3], k_shot=4, n_query=40, shuffle=True)),
+            ),
+            (
+                "5-way 1-shot and 10-way 10-shot episodes in 32 dimensions",
+                lambda: (
+                    compare(*_episode(4, [3, 1, 4, 0, 2], k_shot=1, dim=32, n_query=30))
+                    or compare(*_episode(5, list(range(10)), k_shot=10, dim=32, n_query=50))
+                ),
+            ),
+        ],
+    )
+
+
+def _reference_k_nearest(embeddings: torch.Tensor, query: int, k: int) -> torch.Tensor:
+    from .widgets import nearest_neighbours
+
+    return torch.as_tensor(nearest_neighbours(embeddings, query, k)[0], dtype=torch.long)
+
+
+def _k_nearest_mistakes(embeddings, query: int, k: int) -> list[tuple[torch.Tensor, str]]:
+    distances = (embeddings - embeddings[query]).norm(dim=1)
+    with_itself = distances.argsort()[:k]
+    others = distances.clone()
+    others[query] = float("inf")
+    nearest = others.argsort()[:k]
+    farthest = distances.argsort(descending=True)[:k]
+    return [
+        (
+            with_itself,
+            "the query is its own nearest neighbour, at distance 0. Leave it out: set its "
+            "own distance to infinity before taking the k smallest.",
+        ),
+        (
+            farthest,
+            "these are the k *farthest* items. topk returns the largest values unless you "
+            "pass largest=False (or sort ascending with argsort).",
+        ),
+        (
+            nearest.flip(0),
+            "right items, wrong order: return them nearest first.",
+        ),
+    ]
+
+
+def check_k_nearest(fn: Callable) -> bool:
+    """Check ``fn(embeddings, query, k) -> indices`` of the k nearest other items, nearest first.
+
+    Notebook 06: the logic behind the embedding explorer.
+    """
+
+    def compare(embeddings: torch.Tensor, query: int, k: int) -> str | None:
+        expected = _reference_k_nearest(embeddings, query, k)
+        got = fn(embeddings.clone(), query, k)
+        if isinstance(got, torch.Tensor) and got.is_floating_point():
+            return (
+                "you returned distances (floats); return the *indices* of the neighbours, "
+                "e.g. the .indices of topk or the result of argsort."
+            )
+        mistakes = _k_nearest_mistakes(embeddings, query, k)
+        if (
+            isinstance(got, torch.Tensor)
+            and got.shape == expected.shape
+            and not torch.equal(got.long().cpu(), expected)
+        ):
+            if set(got.tolist()) == set(expected.tolist()):
+                return "right items, wrong order: return them nearest first."
+        return _name_mistake(got, expected, f"the neighbours of item {query}", mistakes)
+
+    line = torch.tensor([[0.0], [1.0], [3.0], [3.5], [10.0]])
+    points = torch.randn(40, 8, generator=torch.Generator().manual_seed(0))
+    return run_checks(
+        "k nearest neighbours",
+        [
+            (
+                "five points on a line, query 2, k = 2 (answer: 3, then 1)",
+                lambda: compare(line, 2, 2),
+            ),
+            ("40 points in 8-D, query 0, k = 5", lambda: compare(points, 0, 5)),
+            (
+                "40 points in 8-D, queries 7 and 39, k = 1 and 10",
+                lambda: compare(points, 7, 1) or compare(points, 39, 10),
+            ),
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- notebook 07
+
+
+def _gathered_batch(world_size: int, rank: int, rows: int = 2, dim: int = 3, seed: int = 0):
+    """What all_gather hands one process: every process's rows as copies, plus its own tensor."""
+    generator = torch.Generator().manual_seed(seed)
+    parts = [
+        torch.randn(rows, dim, generator=generator, dtype=torch.float64) + 10 * r
+        for r in range(world_size)
+    ]
+    local = parts[rank].clone().requires_grad_()
+    return parts, local  # the copies carry no gradient, like all_gather's
+
+
+def check_global_batch(fn: Callable) -> bool:
+    """Check ``fn(gathered, local, rank) -> global batch`` with the gradient trick (notebook 07).
+
+    ``gathered`` holds every process's embeddings as returned by all_gather
+    (copies, without gradient); the result must be their concatenation in
+    rank order, with this process's slot taken by ``local`` itself so that the
+    backward pass reaches the local network.
+    """
+
+    def case(world_size: int, rank: int, seed: int) -> Callable[[], str | None]:
+        def run() -> str | None:
+            parts, local = _gathered_batch(world_size, rank, seed=seed)
+            got = fn([p.clone() for p in parts], local, rank)
+            if isinstance(got, torch.Tensor) and got.shape == local.shape:
+                return (
+                    "the result has the shape of this process's rows only: the global batch "
+                    "holds the rows of all processes, torch.cat(...) of the whole list"
+                )
+            hint = compare_tensors(got, torch.cat(parts), "the global batch")
+            if hint is not None:
+                return hint + " (the rows of process r belong in slot r, in rank order)"
+            if not got.requires_grad:
+                return (
+                    "the values are right but carry no gradient: all_gather's copies are "
+                    "detached, so put `local` itself in slot `rank` (gathered[rank] = local)"
+                )
+            weights = torch.arange(len(got), dtype=got.dtype)[:, None]
+            (got * weights).sum().backward()
+            own_rows = weights[rank * len(local) : (rank + 1) * len(local)].expand_as(local)
+            if local.grad is None or not torch.allclose(local.grad, own_rows):
+                return (
+                    "the gradient does not reach `local` through slot `rank`: use `local` "
+                    "itself (not a copy, not .detach()) in its own slot"
+                )
+            return None
+
+        return run
+
+    return run_checks(
+        "global batch with gradient",
+        [
+            ("2 processes, this one is rank 0", case(2, 0, 0)),
+            ("3 processes, this one is rank 1", case(3, 1, 1)),
+            ("4 processes, this one is rank 3", case(4, 3, 2)),
+        ],
+    )

@@ -55,9 +55,10 @@ def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
 class EmbeddingNet(nn.Module):
     """A small CNN that maps an image to an embedding vector.
 
-    Three convolution blocks (the first two followed by 2×2 max pooling), a
-    global average pool and one linear layer. Global pooling makes the network
-    work on any image size, from the 8×8 digits to 28×28 Fashion-MNIST.
+    Three convolution blocks (the first two followed by 2×2 max pooling), an
+    average pool onto a ``pool_size`` × ``pool_size`` grid and one linear
+    layer. Adaptive pooling makes the network work on any image size, from the
+    8×8 digits to 28×28 Fashion-MNIST.
 
     Args:
         embedding_dim: length of the output vector (2 makes it drawable).
@@ -66,6 +67,10 @@ class EmbeddingNet(nn.Module):
             every batch, and the network cannot "cheat" by scaling everything.
         in_channels: 1 for grey images, 3 for colour.
         width: channels of the first block; the next two have 2× and 4×.
+        pool_size: 1 averages each feature map to one number (global pooling);
+            3 keeps a 3×3 grid, so the embedding still knows *where* in the
+            image a feature is: the outline of an object, which helps most on
+            classes never seen in training.
     """
 
     def __init__(
@@ -74,6 +79,7 @@ class EmbeddingNet(nn.Module):
         normalize: bool = True,
         in_channels: int = 1,
         width: int = 16,
+        pool_size: int = 1,
     ) -> None:
         super().__init__()
         if embedding_dim < 1:
@@ -81,9 +87,10 @@ class EmbeddingNet(nn.Module):
                 f"embedding_dim must be at least 1, got {embedding_dim}; "
                 "2 gives an embedding you can plot, 32–128 is usual"
             )
-        if in_channels < 1 or width < 1:
+        if in_channels < 1 or width < 1 or pool_size < 1:
             raise ValueError(
-                f"in_channels and width must be positive, got {in_channels} and {width}"
+                "in_channels, width and pool_size must be positive, got "
+                f"{in_channels}, {width} and {pool_size}"
             )
         self.embedding_dim = embedding_dim
         self.normalize = normalize
@@ -94,10 +101,10 @@ class EmbeddingNet(nn.Module):
             _conv_block(width, 2 * width),
             nn.MaxPool2d(2, ceil_mode=True),
             _conv_block(2 * width, 4 * width),
-            nn.AdaptiveAvgPool2d(1),
+            nn.AdaptiveAvgPool2d(pool_size),
             nn.Flatten(),
         )
-        self.head = nn.Linear(4 * width, embedding_dim)
+        self.head = nn.Linear(4 * width * pool_size**2, embedding_dim)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Embed a batch of images (B, C, H, W) into a (B, embedding_dim) tensor."""

@@ -139,3 +139,213 @@ def distance_histograms(
     if title:
         ax.set_title(title)
     return ax
+
+
+# --------------------------------------------------------------------------- 2-D projections
+
+
+def _as_rows(values) -> torch.Tensor:
+    """Embeddings (N, D) or images (N, ...) as a float32 (N, D) tensor of rows."""
+    rows = torch.as_tensor(_numpy(values), dtype=torch.float32)
+    if rows.ndim < 2:
+        raise ValueError(f"expected one row per item, (N, D) or (N, ...) images, got {rows.shape}")
+    return rows.reshape(len(rows), -1)
+
+
+def exact_neighbour_table(embeddings, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and Euclidean distances of each item's ``k`` nearest items, itself first.
+
+    Row i starts with i at distance 0, the convention of UMAP's ``precomputed_knn``.
+    """
+    from .distances import cross_distances
+
+    rows = _as_rows(embeddings)
+    if not 1 <= k <= len(rows):
+        raise ValueError(f"k must lie in 1..{len(rows)} (the number of items), got {k}")
+    distances = cross_distances(rows, rows)
+    distances.fill_diagonal_(-1.0)  # each item is its own first neighbour, even among duplicates
+    nearest = distances.topk(k, dim=1, largest=False)
+    values = nearest.values.clamp(min=0)
+    return nearest.indices.numpy().astype(np.int32), values.numpy().astype(np.float32)
+
+
+def project_umap(
+    embeddings, random_state: int = 0, n_neighbors: int = 15, min_dist: float = 0.1
+) -> np.ndarray:
+    """A reproducible 2-D UMAP projection (McInnes et al. 2018) of (N, D) embeddings or images.
+
+    UMAP keeps each point's nearest neighbours near it in 2-D: clusters and
+    neighbourhoods are meaningful, distances between far-apart clusters are
+    not. ``UMAP(random_state=..., n_jobs=1)`` gives the same picture on every
+    run (and no warning). The exact nearest neighbours are computed here with
+    PyTorch and handed to UMAP, which is what UMAP itself does below 4,096
+    points, but skips a slow first-time compilation.
+    """
+    import warnings
+
+    from umap import UMAP  # imported here: the first import takes seconds
+
+    rows = _as_rows(embeddings)
+    if len(rows) <= n_neighbors:
+        raise ValueError(
+            f"UMAP with n_neighbors={n_neighbors} needs more than {n_neighbors} points, "
+            f"got {len(rows)}; pass a smaller n_neighbors"
+        )
+    indices, distances = exact_neighbour_table(rows, n_neighbors)
+    reducer = UMAP(
+        n_neighbors=n_neighbors,
+        min_dist=min_dist,
+        random_state=random_state,
+        n_jobs=1,
+        precomputed_knn=(indices, distances),
+    )
+    with warnings.catch_warnings():
+        # Expected here, and harmless: no search index is kept (we never call
+        # transform), and well-separated classes make a graph of several pieces.
+        warnings.filterwarnings("ignore", message=".*knn_search_index.*")
+        warnings.filterwarnings("ignore", message=".*not fully connected.*")
+        return reducer.fit_transform(rows.numpy()).astype(np.float64)
+
+
+def project_pca(embeddings) -> np.ndarray:
+    """The first two principal components of (N, D) embeddings or images, shape (N, 2).
+
+    A linear projection: it keeps large distances honest but separates
+    clusters less than UMAP. Signs are fixed (the largest loading of each
+    component is positive) so reruns give the same picture.
+    """
+    rows = _as_rows(embeddings).double()
+    if len(rows) < 2:
+        raise ValueError(f"PCA needs at least 2 items, got {len(rows)}")
+    centred = rows - rows.mean(0)
+    _, _, components = torch.linalg.svd(centred, full_matrices=False)
+    components = components[:2]
+    signs = torch.sign(components.gather(1, components.abs().argmax(1, keepdim=True)))
+    components = components * signs
+    points = centred @ components.T
+    if points.shape[1] < 2:  # one-dimensional data: pad with a zero column
+        points = torch.cat([points, torch.zeros(len(points), 2 - points.shape[1])], 1)
+    return points.numpy()
+
+
+def align_points(points, reference) -> np.ndarray:
+    """Rotate (or mirror) 2-D ``points`` to best match ``reference``, the same items elsewhere.
+
+    Orthogonal Procrustes: with both sets centred, the rotation R minimising
+    ||P R − Q||² is U Vᵀ from the SVD Pᵀ Q = U S Vᵀ. Rotating changes no
+    distance, so the aligned picture says the same, and consecutive frames of
+    an animation no longer spin or flip.
+    """
+    points, reference = _numpy(points).astype(float), _numpy(reference).astype(float)
+    if points.shape != reference.shape or points.ndim != 2:
+        raise ValueError(
+            f"points and reference must be the same items, shapes {points.shape} and "
+            f"{reference.shape}"
+        )
+    centred = points - points.mean(0)
+    u, _, vt = np.linalg.svd(centred.T @ (reference - reference.mean(0)))
+    return centred @ (u @ vt) + reference.mean(0)
+
+
+def project_snapshots(snapshots: Sequence) -> list[np.ndarray]:
+    """2-D views of the same items embedded at several epochs, for an epoch slider.
+
+    Each snapshot gets its own PCA (the best linear 2-D view of that epoch),
+    rotated to match the last snapshot, so points move smoothly between frames.
+    Fast (no UMAP fit per epoch) and honest: distances within a frame are real.
+    """
+    if len(snapshots) == 0:
+        raise ValueError("no snapshots: train with snapshot_images=... to record them")
+    projections = [project_pca(snapshot) for snapshot in snapshots]
+    final = projections[-1]
+    return [align_points(points, final) for points in projections]
+
+
+def plot_projections(
+    projections: dict[str, np.ndarray],
+    labels,
+    class_names: Sequence[str] | None = None,
+    captions: dict[str, str] | None = None,
+    size: float = 4,
+    panel_size: float = 4.0,
+) -> Figure:
+    """Several 2-D projections of the same items side by side, coloured by class.
+
+    ``projections`` maps a panel title to its (N, 2) points; ``captions`` adds
+    a line under a title (a measured score, say). One legend serves all panels.
+    """
+    if not projections:
+        raise ValueError("nothing to draw: pass at least one projection")
+    captions = captions or {}
+    fig, axes = plt.subplots(
+        1, len(projections), figsize=(panel_size * len(projections), panel_size + 0.6)
+    )
+    axes = np.atleast_1d(axes)
+    for ax, (name, points) in zip(axes, projections.items(), strict=True):
+        title = f"{name}\n{captions[name]}" if name in captions else name
+        scatter_embeddings(points, labels, class_names, ax=ax, size=size, legend=False)
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(
+        handles,
+        names,
+        loc="lower center",
+        ncol=min(len(names), 10),
+        fontsize=8,
+        markerscale=3,
+        frameon=False,
+    )
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
+
+def show_episode(
+    support_images,
+    support_labels,
+    query_images,
+    query_labels,
+    predicted,
+    class_names: Sequence[str] | None = None,
+    size: float = 1.1,
+) -> Figure:
+    """A few-shot episode: the support set (one row per class) and queries marked ✓ or ✗.
+
+    Each query is titled with the predicted class, in that class's colour.
+    """
+    support_images, query_images = _numpy(support_images), _numpy(query_images)
+    support_labels, query_labels = _numpy(support_labels), _numpy(query_labels)
+    predicted = _numpy(predicted)
+    if support_images.ndim == 4:
+        support_images, query_images = support_images[:, 0], query_images[:, 0]
+    classes = np.unique(support_labels)
+    k_shot = max(int((support_labels == c).sum()) for c in classes)
+    query_columns = int(np.ceil(len(query_images) / len(classes)))
+    columns = k_shot + 1 + query_columns
+    fig, axes = plt.subplots(
+        len(classes), columns, figsize=(size * columns, size * len(classes) + 0.7), squeeze=False
+    )
+    for ax in axes.flat:
+        ax.axis("off")
+
+    def name(label) -> str:
+        return class_names[label] if class_names is not None else str(label)
+
+    for row, c in enumerate(classes):
+        for column, image in enumerate(support_images[support_labels == c]):
+            axes[row, column].imshow(image, cmap="gray_r", vmin=0, vmax=1)
+        axes[row, 0].set_title(name(c), fontsize=8, color=class_colour(c), loc="left")
+    for i, (image, truth, guess) in enumerate(
+        zip(query_images, query_labels, predicted, strict=True)
+    ):
+        ax = axes[i % len(classes), k_shot + 1 + i // len(classes)]
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=1)
+        mark = "✓" if truth == guess else "✗"
+        ax.set_title(f"{mark} {name(guess)}", fontsize=7, color=class_colour(guess))
+    fig.text(0.02, 0.99, f"support set: {k_shot} per class", va="top", fontsize=10)
+    fig.text(
+        (k_shot + 1) / columns, 0.99, "queries, named by the classifier", va="top", fontsize=10
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    return fig

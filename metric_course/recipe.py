@@ -40,6 +40,7 @@ class Recipe:
     embedding_dim: int = 64
     normalize: bool = True
     width: int = 16
+    pool_size: int = 1
     epochs: int = 4
     images_per_epoch: int = 12_000
     batch_images: int = 192
@@ -161,6 +162,7 @@ def train_embedding(
         normalize=recipe.normalize,
         in_channels=train_data.images.shape[1],
         width=recipe.width,
+        pool_size=recipe.pool_size,
     ).to(get_device())
     result = train(
         model,
@@ -197,6 +199,7 @@ def _load(path: Path, recipe: Recipe) -> TrainResult:
         normalize=recipe.normalize,
         in_channels=saved["in_channels"],
         width=recipe.width,
+        pool_size=recipe.pool_size,
     )
     model.load_state_dict(saved["state_dict"])
     model.to(get_device())

@@ -1,15 +1,23 @@
 """Interactive front ends (core ipywidgets, versions 7.7 and 8).
 
 Each widget is a thin shell around plain functions: the logic (which points
-are neighbours, which snapshot an epoch shows) lives in functions that tests
-call directly, because widget callbacks never run outside a live front end.
-Every widget draws with Matplotlib into an ``Output``, which renders the same
-in JupyterLab, classic Jupyter and Google Colab.
+are neighbours, which item a class and position name, which snapshot an epoch
+shows) lives in functions that tests call directly, because widget callbacks
+never run outside a live front end. Every widget draws with Matplotlib into an
+``Output``, which renders the same in JupyterLab, classic Jupyter and Google
+Colab, and has a ``draw`` method that returns the same picture as a static
+figure (for GitHub, printed notes and nbval).
+
+- :class:`EmbeddingExplorer`: pick a query image, see its nearest neighbours.
+- :class:`SnapshotSlider`: slide through the epochs of a training run.
+- :class:`SpaceComparison`: the same query in several embedding spaces.
+
+All three take plain arrays, so they work on any embeddings you bring.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import ipywidgets as widgets
@@ -33,19 +41,27 @@ from .mining import (
 )
 from .plotting import class_colour, scatter_embeddings
 
+# --------------------------------------------------------------------------- logic (tested)
+
 
 def nearest_neighbours(
     embeddings: torch.Tensor, query: int, k: int = 8
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and distances of the ``k`` items nearest to item ``query`` (itself excluded)."""
-    embeddings = torch.as_tensor(embeddings, dtype=torch.float32)
+    """Indices and distances of the ``k`` items nearest to item ``query`` (itself excluded).
+
+    Nearest first; Euclidean distance. Ties keep the lower index first.
+    """
+    embeddings = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32)
+    embeddings = embeddings.reshape(len(embeddings), -1)
     if not 0 <= query < len(embeddings):
         raise ValueError(f"query index {query} is outside 0..{len(embeddings) - 1}")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
     k = min(k, len(embeddings) - 1)
-    distances = cross_distances(embeddings[query : query + 1], embeddings)[0]
+    distances = cross_distances(embeddings[query : query + 1], embeddings)[0].double()
     distances[query] = float("inf")
-    nearest = distances.topk(k, largest=False)
-    return nearest.indices.numpy(), nearest.values.numpy()
+    order = np.lexsort((np.arange(len(distances)), distances.numpy()))[:k]  # stable on ties
+    return order, distances.numpy()[order]
 
 
 def highlight_mask(n: int, query: int, neighbours: Sequence[int]) -> np.ndarray:
@@ -56,6 +72,27 @@ def highlight_mask(n: int, query: int, neighbours: Sequence[int]) -> np.ndarray:
     return mask
 
 
+def class_members(labels, label: int) -> np.ndarray:
+    """Indices of the items of class ``label``, in order."""
+    members = np.flatnonzero(np.asarray(labels) == label)
+    if len(members) == 0:
+        raise ValueError(f"no item has label {label}; labels present: {np.unique(labels)}")
+    return members
+
+
+def locate(labels, index: int) -> tuple[int, int]:
+    """``(label, position)``: the class of item ``index`` and its place among that class's items.
+
+    The inverse of ``class_members(labels, label)[position]``; keeps the
+    explorer's class, example and index controls in agreement.
+    """
+    labels = np.asarray(labels)
+    if not 0 <= index < len(labels):
+        raise ValueError(f"index {index} is outside 0..{len(labels) - 1}")
+    label = int(labels[index])
+    return label, int(np.searchsorted(class_members(labels, label), index))
+
+
 def snapshot_index(epochs: Sequence[int], epoch: int) -> int:
     """Position of the snapshot of ``epoch`` (0 = before training) in a snapshot list."""
     epochs = list(epochs)
@@ -64,15 +101,158 @@ def snapshot_index(epochs: Sequence[int], epoch: int) -> int:
     return epochs.index(epoch)
 
 
+def shared_limits(
+    projections: Sequence, margin: float = 0.05
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """``(xlim, ylim)`` holding every point of every projection, plus a margin on each side.
+
+    Frames of a slider drawn with the same limits show real motion, not
+    rescaling.
+    """
+    if len(projections) == 0:
+        raise ValueError("no projections to bound")
+    stacked = np.concatenate([np.asarray(points, dtype=float) for points in projections])
+    low, high = stacked.min(0), stacked.max(0)
+    pad = margin * np.maximum(high - low, 1e-9)
+    return (low[0] - pad[0], high[0] + pad[0]), (low[1] - pad[1], high[1] + pad[1])
+
+
+# --------------------------------------------------------------------------- drawing helpers
+
+
+def _class_names(labels: np.ndarray, class_names: Sequence[str] | None) -> list[str]:
+    if class_names is not None:
+        if labels.max() >= len(class_names):
+            raise ValueError(
+                f"labels go up to {labels.max()} but only {len(class_names)} class names given"
+            )
+        return list(class_names)
+    return [str(c) for c in range(int(labels.max()) + 1)]
+
+
+def _as_images(images, n: int) -> np.ndarray:
+    images = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else images
+    images = np.asarray(images, dtype=float)
+    if len(images) != n:
+        raise ValueError(f"got {len(images)} images for {n} items")
+    if images.ndim == 4 and images.shape[1] in (1, 3):  # (N, C, H, W) -> (N, H, W[, C])
+        images = images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
+    if images.ndim not in (3, 4):
+        raise ValueError(
+            f"images must be (N, H, W), (N, 1, H, W) or (N, 3, H, W), got {images.shape}"
+        )
+    return images
+
+
+def _show_image(ax, image: np.ndarray, title: str, colour="black", fontsize: int = 8) -> None:
+    ax.imshow(image, cmap="gray_r", vmin=min(0.0, image.min()), vmax=max(1.0, image.max()))
+    ax.set_title(title, fontsize=fontsize, color=colour)
+    ax.axis("off")
+
+
+def _draw_query_and_neighbours(ax, points, labels, names, query, neighbours, size=4) -> None:
+    """Scatter every point faintly, ring the neighbours, star the query (see ``highlight_mask``)."""
+    mask = highlight_mask(len(points), query, neighbours)
+    scatter_embeddings(points, labels, names, ax=ax, size=size, alpha=0.25, legend=False)
+    ax.scatter(
+        *points[mask == 1].T,
+        s=70,
+        facecolors="none",
+        edgecolors="black",
+        linewidths=1.3,
+        label="neighbours",
+    )
+    ax.scatter(
+        *points[mask == 2].T,
+        s=260,
+        marker="*",
+        color=class_colour(labels[query]),
+        edgecolors="black",
+        linewidths=1.0,
+        label="query",
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+class QueryPicker:
+    """Three linked controls naming one item: its class, its position in the class, its index.
+
+    Changing any of them updates the other two (through :func:`class_members`
+    and :func:`locate`) and calls ``on_change(query)`` once.
+    """
+
+    def __init__(
+        self, labels: np.ndarray, class_names: Sequence[str], on_change: Callable[[int], None]
+    ) -> None:
+        self.labels = np.asarray(labels)
+        self.on_change = on_change
+        options = [(class_names[c], int(c)) for c in np.unique(self.labels)]
+        first = options[0][1]
+        self.class_choice = widgets.Dropdown(options=options, value=first, description="class")
+        self.position = widgets.IntSlider(
+            min=0,
+            max=len(class_members(self.labels, first)) - 1,
+            description="example",
+            continuous_update=False,
+        )
+        self.index = widgets.BoundedIntText(
+            min=0,
+            max=len(self.labels) - 1,
+            value=int(class_members(self.labels, first)[0]),
+            description="index",
+        )
+        self.query = self.index.value
+        self._syncing = False
+        self.class_choice.observe(self._on_class, names="value")
+        self.position.observe(self._on_position, names="value")
+        self.index.observe(self._on_index, names="value")
+
+    def set_query(self, query: int) -> None:
+        """Make item ``query`` the query: move every control to it, then call ``on_change``."""
+        label, position = locate(self.labels, int(query))
+        self._syncing = True
+        try:
+            self.class_choice.value = label
+            self.position.max = len(class_members(self.labels, label)) - 1
+            self.position.value = position
+            self.index.value = int(query)
+        finally:
+            self._syncing = False
+        self.query = int(query)
+        self.on_change(self.query)
+
+    def _on_class(self, change) -> None:
+        if not self._syncing:
+            self.set_query(class_members(self.labels, change["new"])[0])
+
+    def _on_position(self, change) -> None:
+        if not self._syncing:
+            self.set_query(class_members(self.labels, self.class_choice.value)[change["new"]])
+
+    def _on_index(self, change) -> None:
+        if not self._syncing:
+            self.set_query(change["new"])
+
+    @property
+    def widget(self) -> widgets.Widget:
+        return widgets.HBox([self.class_choice, self.position, self.index])
+
+
+# --------------------------------------------------------------------------- the explorer
+
+
 class EmbeddingExplorer:
     """Pick a query image and see its nearest neighbours, in the image and in the projection.
 
     Works with any data: ``embeddings`` (N, D) define the neighbours,
     ``points`` (N, 2) is where each item is drawn (a UMAP projection, say),
-    ``images`` (N, H, W) or (N, 1, H, W) are shown, ``labels`` (N,) colour them.
+    ``images`` (N, H, W), (N, 1, H, W) or (N, 3, H, W) are shown, ``labels``
+    (N,) integers colour them and name them through ``class_names``.
 
-    Choose the query by class and index within the class, or by global index.
-    Call :meth:`select` from code to do what the controls do.
+    Choose the query by class and example, or by global index; ``k`` sets the
+    number of neighbours. :meth:`select` does from code what the controls do,
+    and :meth:`draw` returns the picture as a static figure.
     """
 
     def __init__(
@@ -85,256 +265,348 @@ class EmbeddingExplorer:
         k: int = 8,
         title: str = "embedding space",
     ) -> None:
-        self.embeddings = torch.as_tensor(embeddings, dtype=torch.float32)
-        self.points = np.asarray(points, dtype=float)
-        self.images = np.asarray(images, dtype=float).reshape(
-            len(self.points), *np.shape(images)[-2:]
-        )
         self.labels = np.asarray(labels, dtype=int)
         n = len(self.labels)
-        if not (len(self.embeddings) == len(self.points) == len(self.images) == n):
+        self.embeddings = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32)
+        self.points = np.asarray(points, dtype=float)
+        if not len(self.embeddings) == len(self.points) == n:
             raise ValueError(
-                "embeddings, points, images and labels must describe the same items: got "
-                f"{len(self.embeddings)}, {len(self.points)}, {len(self.images)} and {n}"
+                "embeddings, points and labels must describe the same items: got "
+                f"{len(self.embeddings)}, {len(self.points)} and {n}"
             )
         if self.points.ndim != 2 or self.points.shape[1] != 2:
             raise ValueError(f"points must be (N, 2) coordinates, got {self.points.shape}")
-        self.class_names = class_names or [str(c) for c in range(self.labels.max() + 1)]
-        self.k = k
+        if n < 2:
+            raise ValueError("the explorer needs at least two items")
+        self.images = _as_images(images, n)
+        self.class_names = _class_names(self.labels, class_names)
         self.title = title
-        self.query = 0
-        self.neighbours, self.distances = nearest_neighbours(self.embeddings, 0, k)
-
-        classes = [(self.class_names[c], int(c)) for c in np.unique(self.labels)]
-        self.class_choice = widgets.Dropdown(options=classes, description="class")
-        self.position = widgets.IntSlider(min=0, max=0, description="example")
-        self.index = widgets.BoundedIntText(min=0, max=n - 1, description="index")
+        self.k_choice = widgets.IntSlider(
+            value=k,
+            min=1,
+            max=min(16, n - 1),
+            description="neighbours",
+            continuous_update=False,
+        )
         self.output = widgets.Output()
-        self.class_choice.observe(self._on_class, names="value")
-        self.position.observe(self._on_position, names="value")
-        self.index.observe(self._on_index, names="value")
-        self._on_class()
+        self.picker = QueryPicker(self.labels, self.class_names, self._update)
+        self.k_choice.observe(lambda change: self._update(self.query), names="value")
+        self.query = self.picker.query
+        self.neighbours, self.distances = nearest_neighbours(self.embeddings, self.query, k)
+        self._redraw()
+
+    @property
+    def k(self) -> int:
+        return self.k_choice.value
+
+    # The picker's controls, reachable from the explorer (set their .value from code).
+    @property
+    def class_choice(self) -> widgets.Dropdown:
+        return self.picker.class_choice
+
+    @property
+    def position(self) -> widgets.IntSlider:
+        return self.picker.position
+
+    @property
+    def index(self) -> widgets.BoundedIntText:
+        return self.picker.index
 
     def members(self, label: int) -> np.ndarray:
         """Indices of the items of one class, in order."""
-        return np.flatnonzero(self.labels == label)
+        return class_members(self.labels, label)
 
     def select(self, query: int) -> None:
-        """Make item ``query`` the query: find its neighbours and redraw."""
+        """Make item ``query`` the query: move the controls, find its neighbours, redraw."""
+        self.picker.set_query(query)
+
+    def _update(self, query: int) -> None:
         self.query = int(query)
         self.neighbours, self.distances = nearest_neighbours(self.embeddings, self.query, self.k)
-        if self.index.value != self.query:
-            self.index.value = self.query
-        with self.output:
-            clear_output(wait=True)
-            self.draw()
-            plt.show()
-
-    def _on_class(self, change=None) -> None:
-        members = self.members(self.class_choice.value)
-        self.position.max = len(members) - 1
-        self.position.value = 0
-        self.select(members[0])
-
-    def _on_index(self, change) -> None:
-        if change["new"] != self.query:  # not an echo of select() updating the box
-            self.select(change["new"])
-
-    def _on_position(self, change) -> None:
-        self.select(self.members(self.class_choice.value)[change["new"]])
-
-    def draw(self):
-        """Draw the projection with the query and its neighbours, and their images."""
-        columns = (self.k + 1) // 2  # neighbours fill two rows under the query
-        fig = plt.figure(figsize=(5.5 + 1.3 * columns, 5.2))
-        grid = fig.add_gridspec(3, 2 + columns, width_ratios=[4.5, 0.3] + [1] * columns)
-        ax = fig.add_subplot(grid[:, 0])
-        scatter_embeddings(self.points, self.labels, self.class_names, ax=ax, size=4, alpha=0.25)
-        ax.scatter(
-            *self.points[self.neighbours].T,
-            s=60,
-            facecolors="none",
-            edgecolors="black",
-            linewidths=1.2,
-            label="neighbours",
-        )
-        ax.scatter(*self.points[self.query], s=220, marker="*", color="black", label="query")
-        ax.legend(markerscale=1, fontsize=7, loc="best", framealpha=0.8)
-        ax.set_title(self.title)
-        query_label = self.labels[self.query]
-        ax_query = fig.add_subplot(grid[0, 2:4])
-        ax_query.imshow(self.images[self.query], cmap="gray_r")
-        ax_query.set_title(f"query #{self.query}\n{self.class_names[query_label]}", fontsize=9)
-        ax_query.axis("off")
-        for i, (index, distance) in enumerate(zip(self.neighbours, self.distances, strict=True)):
-            ax_n = fig.add_subplot(grid[1 + i // columns, 2 + i % columns])
-            label = self.labels[index]
-            ax_n.imshow(self.images[index], cmap="gray_r")
-            mark = "✓" if label == query_label else "✗"
-            ax_n.set_title(
-                f"{mark} {self.class_names[label]}\nd={distance:.2f}",
-                fontsize=7,
-                color=class_colour(label),
-            )
-            ax_n.axis("off")
-        return fig
-
-    @property
-    def widget(self) -> widgets.Widget:
-        """The controls and the figure, ready to ``display``."""
-        controls = widgets.HBox([self.class_choice, self.position, self.index])
-        return widgets.VBox([controls, self.output])
-
-    def show(self) -> None:
-        """Display the explorer."""
-        display(self.widget)
-
-
-# ------------------------------------------------------------------ margin playground (notebook 02)
-
-
-def _check_margin_and_distances(distances, margin: float) -> np.ndarray:
-    distances = np.asarray(distances, dtype=float)
-    if not margin > 0:
-        raise ValueError(f"the margin m must be positive, got {margin}")
-    if (distances < 0).any():
-        raise ValueError("distances cannot be negative")
-    return distances
-
-
-def contrastive_pair_loss(distances, margin: float, similar: bool) -> np.ndarray:
-    """The contrastive loss of one pair at each distance D (Hadsell et al. 2006).
-
-    ½·D² for a similar pair (Y = 0), ½·max(0, m − D)² for a dissimilar one (Y = 1).
-    """
-    distances = _check_margin_and_distances(distances, margin)
-    if similar:
-        return 0.5 * distances**2
-    return 0.5 * np.maximum(0.0, margin - distances) ** 2
-
-
-def contrastive_pair_slope(distances, margin: float, similar: bool) -> np.ndarray:
-    """dL/dD, how the loss of one pair changes with its distance D.
-
-    D for a similar pair (positive: gradient descent pulls the pair together),
-    −max(0, m − D) for a dissimilar pair (negative: it is pushed apart, and
-    not at all once D ≥ m).
-    """
-    distances = _check_margin_and_distances(distances, margin)
-    if similar:
-        return distances.copy()
-    return -np.maximum(0.0, margin - distances)
-
-
-def describe_pair_losses(distance: float, margin: float) -> str:
-    """One sentence per kind of pair at ``distance``: its loss and what the gradient does."""
-    lines = []
-    for similar, kind in ((True, "similar pair (Y = 0)"), (False, "dissimilar pair (Y = 1)")):
-        loss = float(contrastive_pair_loss(distance, margin, similar))
-        slope = float(contrastive_pair_slope(distance, margin, similar))
-        if slope > 0:
-            effect = f"pulled together with strength {slope:.2f}"
-        elif slope < 0:
-            effect = f"pushed apart with strength {-slope:.2f}"
-        elif similar:
-            effect = "already at the same point: nothing to do"
-        else:
-            effect = f"farther than the margin m = {margin:.2f}: no loss, no gradient, ignored"
-        lines.append(f"{kind} at D = {distance:.2f}: loss {loss:.3f}, {effect}")
-    return "\n".join(lines)
-
-
-def draw_margin_playground(
-    margin: float, distance: float | None = None, max_distance: float = 2.0
-) -> Figure:
-    """The loss and its slope against the distance, for a similar and a dissimilar pair.
-
-    A dashed line marks the margin m; with ``distance`` a dot marks one pair
-    of each kind at that distance.
-    """
-    grid = np.linspace(0.0, max_distance, 401)
-    fig, (ax_loss, ax_slope) = plt.subplots(1, 2, figsize=(10, 3.6))
-    kinds = (
-        (True, "similar pair (Y = 0)", "tab:green"),
-        (False, "dissimilar pair (Y = 1)", "tab:red"),
-    )
-    for similar, label, colour in kinds:
-        ax_loss.plot(grid, contrastive_pair_loss(grid, margin, similar), color=colour, label=label)
-        ax_slope.plot(grid, contrastive_pair_slope(grid, margin, similar), color=colour, lw=2)
-        if distance is not None:
-            ax_loss.plot(
-                distance, contrastive_pair_loss(distance, margin, similar), "o", ms=8, color=colour
-            )
-            ax_slope.plot(
-                distance, contrastive_pair_slope(distance, margin, similar), "o", ms=8, color=colour
-            )
-    for ax in (ax_loss, ax_slope):
-        ax.axvline(margin, color="grey", ls="--", lw=1)
-        ax.axvspan(margin, max_distance, color="grey", alpha=0.08)
-        ax.set_xlim(0, max_distance)
-        ax.set_xlabel("distance D between the two embeddings")
-        ax.grid(alpha=0.3)
-    top = 0.5 * max_distance**2
-    ax_loss.set_ylim(-0.03 * top, top)
-    ax_loss.text(margin, 0.93 * top, f" margin m = {margin:.2f}", color="grey", va="top")
-    ax_loss.text(
-        (margin + max_distance) / 2,
-        0.55 * top,
-        "dissimilar pairs\ncost nothing here",
-        ha="center",
-        color="tab:red",
-        fontsize=9,
-    )
-    ax_loss.set_ylabel("loss L")
-    ax_loss.set_title("the contrastive loss of one pair")
-    ax_loss.legend(loc="upper left", fontsize=9)
-    ax_slope.axhline(0, color="black", lw=0.8)
-    ax_slope.set_ylim(-1.05 * max(margin, 0.1), 1.05 * max_distance)
-    ax_slope.set_ylabel("dL/dD  (> 0 pulls together,\n< 0 pushes apart)")
-    ax_slope.set_title("its gradient: how hard the pair is moved")
-    fig.tight_layout()
-    return fig
-
-
-class MarginPlayground:
-    """Sliders for the margin m and a pair's distance D, over :func:`draw_margin_playground`."""
-
-    def __init__(self, margin: float = 1.0, distance: float = 0.7, max_distance: float = 2.0):
-        self.max_distance = max_distance
-        self.margin_slider = widgets.FloatSlider(
-            value=margin, min=0.1, max=max_distance, step=0.05, description="margin m"
-        )
-        self.distance_slider = widgets.FloatSlider(
-            value=distance, min=0.0, max=max_distance, step=0.01, description="distance D"
-        )
-        self.summary = widgets.HTML()
-        self.output = widgets.Output()
-        self.margin_slider.observe(self._redraw, names="value")
-        self.distance_slider.observe(self._redraw, names="value")
         self._redraw()
 
-    def _redraw(self, change=None) -> None:
-        text = describe_pair_losses(self.distance_slider.value, self.margin_slider.value)
-        self.summary.value = "<br>".join(text.splitlines())
+    def _redraw(self) -> None:
         with self.output:
             clear_output(wait=True)
             self.draw()
             plt.show()
 
     def draw(self) -> Figure:
-        """The figure for the current slider values."""
-        return draw_margin_playground(
-            self.margin_slider.value, self.distance_slider.value, self.max_distance
+        """The projection with the query and its neighbours, and their images, as a figure."""
+        columns = (len(self.neighbours) + 1) // 2  # neighbours fill two rows under the query
+        fig = plt.figure(figsize=(5.5 + 1.25 * max(columns, 2), 5.2))
+        grid = fig.add_gridspec(
+            3, 2 + max(columns, 2), width_ratios=[4.5, 0.25] + [1] * max(columns, 2)
         )
+        ax = fig.add_subplot(grid[:, 0])
+        _draw_query_and_neighbours(
+            ax, self.points, self.labels, self.class_names, self.query, self.neighbours
+        )
+        ax.legend(fontsize=8, loc="best", framealpha=0.8)
+        ax.set_title(self.title, fontsize=10)
+        query_label = self.labels[self.query]
+        _show_image(
+            fig.add_subplot(grid[0, 2]),
+            self.images[self.query],
+            f"query #{self.query}\n{self.class_names[query_label]}",
+            colour=class_colour(query_label),
+            fontsize=9,
+        )
+        same = int((self.labels[self.neighbours] == query_label).sum())
+        fig.text(
+            0.99,
+            0.97,
+            f"{same} of {len(self.neighbours)} nearest\nare {self.class_names[query_label]}",
+            ha="right",
+            va="top",
+            fontsize=9,
+        )
+        for i, (index, distance) in enumerate(zip(self.neighbours, self.distances, strict=True)):
+            label = self.labels[index]
+            mark = "✓" if label == query_label else "✗"
+            _show_image(
+                fig.add_subplot(grid[1 + i // columns, 2 + i % columns]),
+                self.images[index],
+                f"{mark} {self.class_names[label]}\nd = {distance:.2f}",
+                colour=class_colour(label),
+                fontsize=7,
+            )
+        return fig
 
     @property
     def widget(self) -> widgets.Widget:
-        """The sliders, the summary and the figure, ready to ``display``."""
-        controls = widgets.HBox([self.margin_slider, self.distance_slider])
-        return widgets.VBox([controls, self.summary, self.output])
+        """The controls and the figure, ready to ``display``."""
+        return widgets.VBox([self.picker.widget, self.k_choice, self.output])
 
     def show(self) -> None:
-        """Display the playground."""
+        """Display the explorer."""
+        display(self.widget)
+
+
+# --------------------------------------------------------------------------- epoch slider
+
+
+class SnapshotSlider:
+    """Slide through the epochs of a training run and watch the embedding space form.
+
+    ``projections`` holds one (N, 2) array per snapshot (the same N items each
+    time, e.g. from ``plotting.project_snapshots``), ``epochs`` the epoch of
+    each (default 0, 1, 2, ...; 0 is before training), ``captions`` an
+    optional line per snapshot (a measured score). Every frame is drawn with
+    the same axis limits, so what moves has really moved.
+    """
+
+    def __init__(
+        self,
+        projections: Sequence,
+        labels,
+        class_names: Sequence[str] | None = None,
+        epochs: Sequence[int] | None = None,
+        captions: Sequence[str] | None = None,
+        title: str = "",
+    ) -> None:
+        self.projections = [np.asarray(points, dtype=float) for points in projections]
+        self.labels = np.asarray(labels, dtype=int)
+        self.epochs = list(range(len(self.projections))) if epochs is None else list(epochs)
+        self.captions = list(captions) if captions is not None else [""] * len(self.projections)
+        if not len(self.projections) == len(self.epochs) == len(self.captions) > 0:
+            raise ValueError(
+                f"got {len(self.projections)} projections, {len(self.epochs)} epochs and "
+                f"{len(self.captions)} captions: pass one of each per snapshot"
+            )
+        if any(points.shape != (len(self.labels), 2) for points in self.projections):
+            raise ValueError(f"every projection must be ({len(self.labels)}, 2), one row per label")
+        self.class_names = _class_names(self.labels, class_names)
+        self.title = title
+        self.limits = shared_limits(self.projections)
+        self.slider = widgets.SelectionSlider(
+            options=self.epochs,
+            value=self.epochs[0],
+            description="epoch",
+            continuous_update=False,
+        )
+        self.output = widgets.Output()
+        self.slider.observe(lambda change: self._redraw(), names="value")
+        self._redraw()
+
+    def _frame(self, ax, epoch: int) -> None:
+        i = snapshot_index(self.epochs, epoch)
+        scatter_embeddings(
+            self.projections[i], self.labels, self.class_names, ax=ax, size=5, legend=False
+        )
+        ax.set_aspect("equal", adjustable="box")
+        ax.set_xlim(*self.limits[0])
+        ax.set_ylim(*self.limits[1])
+        ax.set_xticks([])
+        ax.set_yticks([])
+        name = "before training" if epoch == 0 else f"after epoch {epoch}"
+        ax.set_title(f"{name}\n{self.captions[i]}".strip(), fontsize=10)
+
+    def draw(self, epoch: int | None = None) -> Figure:
+        """One frame: the snapshot of ``epoch`` (default: the slider's)."""
+        fig, ax = plt.subplots(figsize=(6, 5.4))
+        self._frame(ax, self.slider.value if epoch is None else epoch)
+        ax.legend(*ax.get_legend_handles_labels(), fontsize=8, markerscale=2, loc="best")
+        if self.title:
+            fig.suptitle(self.title, fontsize=11)
+        fig.tight_layout()
+        return fig
+
+    def draw_all(self, epochs: Sequence[int] | None = None, panel_size: float = 3.0) -> Figure:
+        """Small multiples: one panel per epoch (all by default), the static twin of the slider."""
+        epochs = self.epochs if epochs is None else list(epochs)
+        fig, axes = plt.subplots(
+            1, len(epochs), figsize=(panel_size * len(epochs), panel_size + 0.9), squeeze=False
+        )
+        for ax, epoch in zip(axes[0], epochs, strict=True):
+            self._frame(ax, epoch)
+        handles, names = axes[0, 0].get_legend_handles_labels()
+        fig.legend(
+            handles,
+            names,
+            loc="lower center",
+            ncol=min(len(names), 10),
+            fontsize=8,
+            markerscale=3,
+            frameon=False,
+        )
+        if self.title:
+            fig.suptitle(self.title, fontsize=11)
+        fig.tight_layout(rect=(0, 0.08, 1, 1))
+        return fig
+
+    def _redraw(self) -> None:
+        with self.output:
+            clear_output(wait=True)
+            self.draw()
+            plt.show()
+
+    @property
+    def widget(self) -> widgets.Widget:
+        return widgets.VBox([self.slider, self.output])
+
+    def show(self) -> None:
+        """Display the slider and its figure."""
+        display(self.widget)
+
+
+# --------------------------------------------------------------------------- side by side
+
+
+class SpaceComparison:
+    """The same query in several embedding spaces side by side, with its neighbours in each.
+
+    ``spaces`` maps a name to ``(embeddings, points)`` for the same N items
+    (embeddings (N, D) define neighbours, points (N, 2) where items are drawn);
+    ``images`` and ``labels`` describe the items. Pick a query as in the
+    :class:`EmbeddingExplorer`; each panel rings its ``k`` nearest neighbours
+    and counts how many share the query's class.
+    """
+
+    def __init__(
+        self,
+        spaces: dict[str, tuple],
+        images,
+        labels,
+        class_names: Sequence[str] | None = None,
+        k: int = 6,
+    ) -> None:
+        self.labels = np.asarray(labels, dtype=int)
+        n = len(self.labels)
+        if not spaces:
+            raise ValueError("pass at least one space: {name: (embeddings, points)}")
+        self.spaces = {}
+        for name, (embeddings, points) in spaces.items():
+            embeddings = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32)
+            points = np.asarray(points, dtype=float)
+            if len(embeddings) != n or points.shape != (n, 2):
+                raise ValueError(
+                    f"space {name!r}: expected {n} embeddings and ({n}, 2) points, got "
+                    f"{len(embeddings)} and {points.shape}"
+                )
+            self.spaces[name] = (embeddings, points)
+        self.images = _as_images(images, n)
+        self.class_names = _class_names(self.labels, class_names)
+        self.k = min(k, n - 1)
+        self.output = widgets.Output()
+        self.picker = QueryPicker(self.labels, self.class_names, lambda query: self._redraw())
+        self._redraw()
+
+    @property
+    def query(self) -> int:
+        return self.picker.query
+
+    def select(self, query: int) -> None:
+        """Make item ``query`` the query in every space and redraw."""
+        self.picker.set_query(query)
+
+    def neighbours(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """For each space, the query's ``k`` nearest neighbours and their distances."""
+        return {
+            name: nearest_neighbours(embeddings, self.query, self.k)
+            for name, (embeddings, _) in self.spaces.items()
+        }
+
+    def draw(self) -> Figure:
+        """One column per space: the projection on top, the neighbours' images below."""
+        query, label = self.query, self.labels[self.query]
+        found = self.neighbours()
+        columns = len(self.spaces)
+        fig = plt.figure(figsize=(1.6 + 4.0 * columns, 6.2))
+        grid = fig.add_gridspec(
+            2, 1 + columns, width_ratios=[0.5] + [1] * columns, height_ratios=[3, 1.6]
+        )
+        _show_image(
+            fig.add_subplot(grid[0, 0]),
+            self.images[query],
+            f"query #{query}\n{self.class_names[label]}",
+            class_colour(label),
+            fontsize=9,
+        )
+        per_row = (self.k + 1) // 2
+        for column, (name, (_, points)) in enumerate(self.spaces.items(), start=1):
+            neighbours, distances = found[name]
+            ax = fig.add_subplot(grid[0, column])
+            _draw_query_and_neighbours(ax, points, self.labels, self.class_names, query, neighbours)
+            same = int((self.labels[neighbours] == label).sum())
+            ax.set_title(
+                f"{name}\n{same} of {len(neighbours)} nearest are the same class", fontsize=10
+            )
+            strip = grid[1, column].subgridspec(2, per_row, wspace=0.1, hspace=0.45)
+            for i, (index, distance) in enumerate(zip(neighbours, distances, strict=True)):
+                mark = "✓" if self.labels[index] == label else "✗"
+                _show_image(
+                    fig.add_subplot(strip[i // per_row, i % per_row]),
+                    self.images[index],
+                    f"{mark} d={distance:.2f}",
+                    class_colour(self.labels[index]),
+                    fontsize=7,
+                )
+        handles, names = fig.axes[1].get_legend_handles_labels()
+        fig.legend(
+            handles,
+            names,
+            loc="lower center",
+            ncol=min(len(names), 12),
+            fontsize=8,
+            markerscale=2,
+            frameon=False,
+        )
+        fig.subplots_adjust(left=0.02, right=0.99, top=0.9, bottom=0.08, wspace=0.15)
+        return fig
+
+    def _redraw(self) -> None:
+        with self.output:
+            clear_output(wait=True)
+            self.draw()
+            plt.show()
+
+    @property
+    def widget(self) -> widgets.Widget:
+        return widgets.VBox([self.picker.widget, self.output])
+
+    def show(self) -> None:
+        """Display the controls and the side-by-side figure."""
         display(self.widget)
 
 
@@ -700,4 +972,152 @@ class TripletChooser:
 
     def show(self) -> None:
         """Display the chooser."""
+        display(self.widget)
+
+
+# ------------------------------------------------------------------ margin playground (notebook 02)
+
+
+def _check_margin_and_distances(distances, margin: float) -> np.ndarray:
+    distances = np.asarray(distances, dtype=float)
+    if not margin > 0:
+        raise ValueError(f"the margin m must be positive, got {margin}")
+    if (distances < 0).any():
+        raise ValueError("distances cannot be negative")
+    return distances
+
+
+def contrastive_pair_loss(distances, margin: float, similar: bool) -> np.ndarray:
+    """The contrastive loss of one pair at each distance D (Hadsell et al. 2006).
+
+    ½·D² for a similar pair (Y = 0), ½·max(0, m − D)² for a dissimilar one (Y = 1).
+    """
+    distances = _check_margin_and_distances(distances, margin)
+    if similar:
+        return 0.5 * distances**2
+    return 0.5 * np.maximum(0.0, margin - distances) ** 2
+
+
+def contrastive_pair_slope(distances, margin: float, similar: bool) -> np.ndarray:
+    """dL/dD, how the loss of one pair changes with its distance D.
+
+    D for a similar pair (positive: gradient descent pulls the pair together),
+    −max(0, m − D) for a dissimilar pair (negative: it is pushed apart, and
+    not at all once D ≥ m).
+    """
+    distances = _check_margin_and_distances(distances, margin)
+    if similar:
+        return distances.copy()
+    return -np.maximum(0.0, margin - distances)
+
+
+def describe_pair_losses(distance: float, margin: float) -> str:
+    """One sentence per kind of pair at ``distance``: its loss and what the gradient does."""
+    lines = []
+    for similar, kind in ((True, "similar pair (Y = 0)"), (False, "dissimilar pair (Y = 1)")):
+        loss = float(contrastive_pair_loss(distance, margin, similar))
+        slope = float(contrastive_pair_slope(distance, margin, similar))
+        if slope > 0:
+            effect = f"pulled together with strength {slope:.2f}"
+        elif slope < 0:
+            effect = f"pushed apart with strength {-slope:.2f}"
+        elif similar:
+            effect = "already at the same point: nothing to do"
+        else:
+            effect = f"farther than the margin m = {margin:.2f}: no loss, no gradient, ignored"
+        lines.append(f"{kind} at D = {distance:.2f}: loss {loss:.3f}, {effect}")
+    return "\n".join(lines)
+
+
+def draw_margin_playground(
+    margin: float, distance: float | None = None, max_distance: float = 2.0
+) -> Figure:
+    """The loss and its slope against the distance, for a similar and a dissimilar pair.
+
+    A dashed line marks the margin m; with ``distance`` a dot marks one pair
+    of each kind at that distance.
+    """
+    grid = np.linspace(0.0, max_distance, 401)
+    fig, (ax_loss, ax_slope) = plt.subplots(1, 2, figsize=(10, 3.6))
+    kinds = (
+        (True, "similar pair (Y = 0)", "tab:green"),
+        (False, "dissimilar pair (Y = 1)", "tab:red"),
+    )
+    for similar, label, colour in kinds:
+        ax_loss.plot(grid, contrastive_pair_loss(grid, margin, similar), color=colour, label=label)
+        ax_slope.plot(grid, contrastive_pair_slope(grid, margin, similar), color=colour, lw=2)
+        if distance is not None:
+            ax_loss.plot(
+                distance, contrastive_pair_loss(distance, margin, similar), "o", ms=8, color=colour
+            )
+            ax_slope.plot(
+                distance, contrastive_pair_slope(distance, margin, similar), "o", ms=8, color=colour
+            )
+    for ax in (ax_loss, ax_slope):
+        ax.axvline(margin, color="grey", ls="--", lw=1)
+        ax.axvspan(margin, max_distance, color="grey", alpha=0.08)
+        ax.set_xlim(0, max_distance)
+        ax.set_xlabel("distance D between the two embeddings")
+        ax.grid(alpha=0.3)
+    top = 0.5 * max_distance**2
+    ax_loss.set_ylim(-0.03 * top, top)
+    ax_loss.text(margin, 0.93 * top, f" margin m = {margin:.2f}", color="grey", va="top")
+    ax_loss.text(
+        (margin + max_distance) / 2,
+        0.55 * top,
+        "dissimilar pairs\ncost nothing here",
+        ha="center",
+        color="tab:red",
+        fontsize=9,
+    )
+    ax_loss.set_ylabel("loss L")
+    ax_loss.set_title("the contrastive loss of one pair")
+    ax_loss.legend(loc="upper left", fontsize=9)
+    ax_slope.axhline(0, color="black", lw=0.8)
+    ax_slope.set_ylim(-1.05 * max(margin, 0.1), 1.05 * max_distance)
+    ax_slope.set_ylabel("dL/dD  (> 0 pulls together,\n< 0 pushes apart)")
+    ax_slope.set_title("its gradient: how hard the pair is moved")
+    fig.tight_layout()
+    return fig
+
+
+class MarginPlayground:
+    """Sliders for the margin m and a pair's distance D, over :func:`draw_margin_playground`."""
+
+    def __init__(self, margin: float = 1.0, distance: float = 0.7, max_distance: float = 2.0):
+        self.max_distance = max_distance
+        self.margin_slider = widgets.FloatSlider(
+            value=margin, min=0.1, max=max_distance, step=0.05, description="margin m"
+        )
+        self.distance_slider = widgets.FloatSlider(
+            value=distance, min=0.0, max=max_distance, step=0.01, description="distance D"
+        )
+        self.summary = widgets.HTML()
+        self.output = widgets.Output()
+        self.margin_slider.observe(self._redraw, names="value")
+        self.distance_slider.observe(self._redraw, names="value")
+        self._redraw()
+
+    def _redraw(self, change=None) -> None:
+        text = describe_pair_losses(self.distance_slider.value, self.margin_slider.value)
+        self.summary.value = "<br>".join(text.splitlines())
+        with self.output:
+            clear_output(wait=True)
+            self.draw()
+            plt.show()
+
+    def draw(self) -> Figure:
+        """The figure for the current slider values."""
+        return draw_margin_playground(
+            self.margin_slider.value, self.distance_slider.value, self.max_distance
+        )
+
+    @property
+    def widget(self) -> widgets.Widget:
+        """The sliders, the summary and the figure, ready to ``display``."""
+        controls = widgets.HBox([self.margin_slider, self.distance_slider])
+        return widgets.VBox([controls, self.summary, self.output])
+
+    def show(self) -> None:
+        """Display the playground."""
         display(self.widget)

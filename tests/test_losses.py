@@ -394,19 +394,23 @@ def test_a_collapsed_batch_costs_exactly_the_margin(name):
         (torch.tensor([3]), "positive_pairs"),  # a batch of one
     ],
 )
-@pytest.mark.parametrize("name", list(ONLINE_LOSSES))
+@pytest.mark.parametrize("name", list(TRIPLET_LOSSES))
 def test_a_batch_without_triplets_gives_zero_loss_zero_gradient_and_says_why(name, labels, reason):
     embeddings = labelled_batch(n=len(labels))[0].float().requires_grad_()
-    loss, stats = ONLINE_LOSSES[name](embeddings, labels, return_stats=True)
+    loss, stats = TRIPLET_LOSSES[name](embeddings, labels, return_stats=True)
     loss.backward()
-    if name == "contrastive_all_pairs":
-        if len(labels) > 1:  # the contrastive loss still has work with one kind of pair
-            return
-        reason = "positive_pairs"
     assert loss == 0 and loss.requires_grad
     assert (embeddings.grad == 0).all()
-    assert stats[reason] == 0
+    assert stats[reason] == 0 and stats["anchors_used"] == 0
     assert all(value == value for value in stats.values())  # no NaN
+
+
+def test_contrastive_all_pairs_of_a_single_embedding_is_zero_and_says_why():
+    embedding = torch.randn(1, 3, requires_grad=True)
+    loss, stats = contrastive_loss_all_pairs(embedding, torch.tensor([3]), return_stats=True)
+    loss.backward()
+    assert loss == 0 and (embedding.grad == 0).all()
+    assert stats["positive_pairs"] == 0 and stats["negative_pairs"] == 0
 
 
 def test_an_empty_batch_is_an_error_that_says_so():

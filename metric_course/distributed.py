@@ -1,0 +1,483 @@
+"""Beyond one machine: online mining over the batches of several processes.
+
+Online mining finds its hard triplets *inside* a batch, so a bigger batch
+gives harder and more informative triplets. With N processes (one per GPU)
+each holding B images, we want the loss of the **global batch** of N·B
+images, not N separate losses of B images. Each training step:
+
+1. every process embeds its own B images;
+2. ``all_gather`` copies the N·B embeddings (and labels) to every process.
+   The copies carry no gradient, so each process puts its *own* tensor,
+   which does, back in its slot (:func:`gather_with_grad`);
+3. every process computes the same loss L on the global batch; its backward
+   pass reaches only its own B rows, giving g_r = Σ_{i in process r} ∂L/∂e_i · ∂e_i/∂θ;
+4. DistributedDataParallel *averages* the processes' gradients: (1/N) Σ_r g_r.
+   The true gradient of L is the *sum* Σ_r g_r, so each process backpropagates
+   N·L (:func:`global_batch_backward`). Then N processes compute exactly the
+   gradient that one process would on the concatenated batch
+   (``--check-gradients`` and tests/test_distributed.py verify it).
+
+One difference remains: batch normalisation computes its statistics per
+process. On GPUs the script converts it to ``SyncBatchNorm`` (global
+statistics); on CPUs (gloo) SyncBatchNorm does not exist and each process
+normalises its own B images.
+
+Batches come from :class:`DistributedPKSampler`: every process builds the
+same seeded P×K epoch plan and takes every N-th batch, so each process gets
+whole class-balanced batches, no batch goes to two processes, and all
+processes run the same number of steps.
+
+Launch with torchrun (it starts the processes and sets RANK, WORLD_SIZE,
+LOCAL_RANK, MASTER_ADDR and MASTER_PORT)::
+
+    # one machine, every GPU (nccl), or CPU processes (gloo):
+    torchrun --standalone --nproc_per_node=4 -m metric_course.distributed --epochs 5
+    torchrun --standalone --nproc_per_node=2 -m metric_course.distributed --backend gloo
+
+    # several machines: run on every node, with node_rank 0, 1, ... and the
+    # address of node 0 (reachable by all nodes) as the rendezvous endpoint:
+    torchrun --nnodes=2 --node_rank=0 --nproc_per_node=8 \\
+        --rdzv_endpoint=node0.example.org:29500 -m metric_course.distributed
+
+    # check that N processes give the gradients of one process:
+    torchrun --standalone --nproc_per_node=2 -m metric_course.distributed --check-gradients
+
+Started without torchrun, the script runs as a single process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Sampler
+
+from . import losses
+from .sampling import PKSampler
+
+LAUNCH_HINT = "start the processes with torchrun (see `python -m metric_course.distributed -h`)"
+ONLINE_LOSSES = {
+    "batch_hard": losses.batch_hard_triplet_loss,
+    "batch_all": losses.batch_all_triplet_loss,
+    "semi_hard": losses.semi_hard_triplet_loss,
+    "contrastive_all_pairs": losses.contrastive_loss_all_pairs,
+}
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    """Who this process is: its rank among ``world_size`` processes, and its device."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    backend: str
+    device: torch.device
+
+
+def _environment_int(name: str, default: int) -> int:
+    value = os.environ.get(name, str(default))
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"the environment variable {name}={value!r} is not an integer") from None
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def init_distributed(backend: str = "auto", timeout_seconds: float = 120.0) -> DistributedContext:
+    """Join the process group torchrun set up, and pick this process's device.
+
+    ``backend`` is "nccl" (CUDA GPUs, one per process), "gloo" (CPUs) or
+    "auto" (nccl where CUDA is available, else gloo). Without torchrun's
+    environment variables this process becomes a group of one. Joining and
+    every later collective wait at most ``timeout_seconds``: a process that
+    died or never started ends the run with an error instead of a hang.
+    """
+    if backend == "auto":
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend not in ("nccl", "gloo"):
+        raise ValueError(f"backend must be 'nccl', 'gloo' or 'auto', got {backend!r}")
+    rank = _environment_int("RANK", 0)
+    world_size = _environment_int("WORLD_SIZE", 1)
+    local_rank = _environment_int("LOCAL_RANK", rank)
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(
+            f"RANK={rank} does not fit WORLD_SIZE={world_size}: ranks run from 0 to "
+            f"WORLD_SIZE - 1; {LAUNCH_HINT} instead of setting them by hand"
+        )
+    if backend == "nccl":
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                f"backend 'nccl' needs a CUDA GPU in every process, but process {rank} sees "
+                "none; use --backend gloo for CPU processes, or run on GPU machines"
+            )
+        if local_rank >= torch.cuda.device_count():
+            raise RuntimeError(
+                f"process {rank} has LOCAL_RANK={local_rank} and needs GPU {local_rank}, but "
+                f"this machine has {torch.cuda.device_count()} GPU(s); start at most that many "
+                "processes per machine (torchrun --nproc_per_node)"
+            )
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    if "MASTER_ADDR" in os.environ:
+        address = f"{os.environ['MASTER_ADDR']}:{os.environ.get('MASTER_PORT', '29500')}"
+    elif world_size == 1:  # not started by torchrun: a group of one
+        address = f"127.0.0.1:{free_port()}"
+    else:
+        raise RuntimeError(f"WORLD_SIZE={world_size} but no MASTER_ADDR; {LAUNCH_HINT}")
+    try:
+        dist.init_process_group(
+            backend,
+            init_method=f"tcp://{address}",
+            rank=rank,
+            world_size=world_size,
+            timeout=timedelta(seconds=timeout_seconds),
+        )
+    except (RuntimeError, TimeoutError) as error:
+        raise RuntimeError(
+            f"process {rank} of {world_size} could not join the group at {address} within "
+            f"{timeout_seconds:g} s: not all {world_size} processes started, or they disagree "
+            "on the world size (check --nnodes × --nproc_per_node) or on the address "
+            f"(--rdzv_endpoint). Cause: {error}"
+        ) from error
+    return DistributedContext(rank, world_size, local_rank, backend, device)
+
+
+def _world() -> tuple[int, int]:
+    """(rank, world size) of this process; (0, 1) outside a process group."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def gather_with_grad(local: torch.Tensor) -> torch.Tensor:
+    """The rows of every process, concatenated in rank order; gradients reach this process's rows.
+
+    ``all_gather`` returns copies without gradient; replacing this process's
+    copy by ``local`` itself lets the backward pass reach the local network.
+    Every process must pass the same number of rows.
+    """
+    rank, world_size = _world()
+    if world_size == 1:
+        return local
+    sizes = [torch.zeros(1, dtype=torch.long, device=local.device) for _ in range(world_size)]
+    dist.all_gather(sizes, torch.tensor([len(local)], device=local.device))
+    if any(size.item() != len(local) for size in sizes):
+        raise ValueError(
+            f"every process must gather the same number of rows, got {[s.item() for s in sizes]}; "
+            "use DistributedPKSampler so all processes get batches of one size"
+        )
+    gathered = [torch.empty_like(local) for _ in range(world_size)]
+    dist.all_gather(gathered, local.detach().contiguous())
+    gathered[rank] = local
+    return torch.cat(gathered)
+
+
+def global_batch_backward(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    loss_fn: Callable[..., Any],
+) -> tuple[float, dict[str, float]]:
+    """Embed this process's images, apply ``loss_fn`` to the global batch, backpropagate.
+
+    Returns the global batch's loss and the loss's stats (the same in every
+    process). Backpropagating ``world_size × loss`` makes DDP's average of
+    the processes' gradients equal the gradient of the loss itself (see the
+    module docstring).
+    """
+    _, world_size = _world()
+    embeddings = gather_with_grad(model(images))
+    out = loss_fn(embeddings, gather_with_grad(labels))
+    loss, stats = out if isinstance(out, tuple) else (out, {})
+    (loss * world_size).backward()
+    return loss.item(), stats
+
+
+class DistributedPKSampler(Sampler[list[int]]):
+    """Whole P×K batches for each of ``num_replicas`` processes, from one shared epoch plan.
+
+    Every process builds the same plan (a :class:`~metric_course.sampling.PKSampler`
+    with the same seed and epoch) and keeps batch i when i mod N equals its
+    rank. The last len(plan) mod N batches are dropped so that every process
+    runs the same number of steps: a process waiting for a batch that never
+    comes would stop all the others. Call ``set_epoch`` before every epoch.
+    """
+
+    def __init__(
+        self,
+        labels: torch.Tensor | np.ndarray | Sequence[int],
+        p: int,
+        k: int,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        group_rank, group_size = _world()
+        num_replicas = group_size if num_replicas is None else num_replicas
+        rank = group_rank if rank is None else rank
+        if num_replicas < 1 or not 0 <= rank < num_replicas:
+            raise ValueError(
+                f"rank must be in [0, num_replicas), got rank={rank}, num_replicas={num_replicas}"
+            )
+        if group_size > 1 and num_replicas != group_size:
+            raise ValueError(
+                f"num_replicas={num_replicas} does not match the {group_size} processes of the "
+                "group; leave num_replicas and rank unset to take them from the group"
+            )
+        self.plan = PKSampler(labels, p, k, seed=seed)
+        self.num_replicas, self.rank = num_replicas, rank
+        if len(self) == 0:
+            raise ValueError(
+                f"one epoch holds {len(self.plan)} P×K batches, fewer than the {num_replicas} "
+                "processes; lower p or k, or use fewer processes"
+            )
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose batches the next iteration yields (same in every process)."""
+        self.plan.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.plan) // self.num_replicas
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for i, batch in enumerate(self.plan):
+            if i >= len(self) * self.num_replicas:
+                return
+            if i % self.num_replicas == self.rank:
+                yield batch
+
+
+# --------------------------------------------------------------------------- checks and launching
+
+
+def _check_network(seed: int) -> nn.Module:
+    """A small float64 network without batch norm, so global and local batches agree exactly."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(36, 32), nn.Tanh(), nn.Linear(32, 8)).double()
+
+
+def check_gradients(
+    context: DistributedContext, loss: str = "batch_hard", p: int = 4, k: int = 3, seed: int = 0
+) -> dict[str, float]:
+    """Compare one DDP step of all processes with one process on the concatenated batch.
+
+    Every process draws the same global batch of ``world_size`` × P·K random
+    6×6 "images" (float64) with labels of P classes shared across processes,
+    runs :func:`global_batch_backward` on its own slice through DDP, then
+    computes the reference loss and gradients of the whole batch on an
+    undistributed copy of the network. Returns both losses and the largest
+    gradient difference.
+    """
+    size = p * k
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randn(context.world_size * size, 1, 6, 6, generator=generator)
+    images = images.double().to(context.device)
+    labels = torch.randint(p, (len(images),), generator=generator).to(context.device)
+    loss_fn = partial(ONLINE_LOSSES[loss], return_stats=True)
+    network = _check_network(seed).to(context.device)
+    reference = copy.deepcopy(network)
+    ddp = DistributedDataParallel(network)
+    mine = slice(context.rank * size, (context.rank + 1) * size)
+    distributed_loss, _ = global_batch_backward(ddp, images[mine], labels[mine], loss_fn)
+    reference_loss, _ = loss_fn(reference(images), labels)
+    reference_loss.backward()
+    pairs = list(zip(network.parameters(), reference.parameters(), strict=True))
+    return {
+        "loss": distributed_loss,
+        "reference_loss": reference_loss.item(),
+        "max_gradient_difference": max((a.grad - b.grad).abs().max().item() for a, b in pairs),
+        "max_gradient": max(b.grad.abs().max().item() for _, b in pairs),
+    }
+
+
+def _run_in_group(
+    index: int,
+    fn: Callable[..., Any],
+    world_size: int,
+    port: int,
+    backend: str,
+    timeout_seconds: float,
+    results: Any,
+    args: tuple,
+) -> None:
+    """Body of each process started by :func:`launch_local` (like a torchrun worker)."""
+    os.environ.update(
+        RANK=str(index),
+        LOCAL_RANK=str(index),
+        WORLD_SIZE=str(world_size),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
+    torch.set_num_threads(1)
+    context = init_distributed(backend, timeout_seconds)
+    try:
+        results.put((index, fn(context, *args)))
+    finally:
+        dist.destroy_process_group()
+
+
+def launch_local(
+    fn: Callable[..., Any],
+    world_size: int,
+    *args: Any,
+    backend: str = "gloo",
+    timeout_seconds: float = 60.0,
+) -> list[Any]:
+    """Run ``fn(context, *args)`` in ``world_size`` new processes on this machine; their results.
+
+    A small torchrun for tests and notebooks: processes are spawned, join a
+    group on a free port of 127.0.0.1, and return ``fn``'s results in rank
+    order. ``fn`` must be importable (defined in a module, not a notebook).
+    If a process fails, the others are stopped and the error names it; if
+    they have not all finished after ``timeout_seconds``, all are stopped and
+    a ``TimeoutError`` is raised: never a hang.
+    """
+    if world_size < 1:
+        raise ValueError(f"world_size must be at least 1, got {world_size}")
+    spawn = mp.get_context("spawn")
+    results = spawn.SimpleQueue()
+    context = mp.start_processes(
+        _run_in_group,
+        args=(fn, world_size, free_port(), backend, timeout_seconds, results, args),
+        nprocs=world_size,
+        join=False,
+        start_method="spawn",
+    )
+    deadline = time.monotonic() + timeout_seconds
+    try:
+        while not context.join(timeout=max(0.0, min(1.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"the {world_size} processes did not finish within {timeout_seconds:g} s; "
+                    "one is probably stuck, or waiting for a process that died. All were stopped."
+                )
+    except mp.ProcessRaisedException as error:
+        raise RuntimeError(f"a process of launch_local failed:\n{error}") from None
+    except mp.ProcessExitedException as error:
+        raise RuntimeError(f"a process of launch_local died: {error}") from None
+    finally:
+        for process in context.processes:
+            if process.is_alive():
+                process.terminate()
+                process.join()
+    collected = dict(results.get() for _ in range(world_size))
+    return [collected[rank] for rank in range(world_size)]
+
+
+# --------------------------------------------------------------------------- training script
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="torchrun --standalone --nproc_per_node=N -m metric_course.distributed",
+        description="Train an embedding with online mining over the global batch of all "
+        "processes (see the module docstring for multi-machine launches).",
+    )
+    parser.add_argument("--backend", default="auto", choices=("auto", "nccl", "gloo"))
+    parser.add_argument("--loss", default="batch_hard", choices=tuple(ONLINE_LOSSES))
+    parser.add_argument("--margin", type=float, help="default: the loss's own (0.2 or 1.0)")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--p", type=int, default=4, help="classes per batch, per process")
+    parser.add_argument("--k", type=int, default=8, help="images per class")
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--embedding-dim", type=int, default=64)
+    parser.add_argument("--max-per-class", type=int, default=1000, help="training images per class")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for peers")
+    parser.add_argument(
+        "--check-gradients",
+        action="store_true",
+        help="compare one step's gradients with one process on the concatenated batch, then exit",
+    )
+    return parser.parse_args(argv)
+
+
+def _train(context: DistributedContext, args: argparse.Namespace) -> None:
+    from .data import course_data
+    from .evaluation import embed, retrieval_metrics
+    from .models import EmbeddingNet
+
+    say = print if context.rank == 0 else (lambda *_, **__: None)
+    data = course_data(max_per_class=args.max_per_class, download=context.rank == 0)
+    torch.manual_seed(args.seed)  # the same initial weights everywhere (DDP also copies rank 0's)
+    model = EmbeddingNet(args.embedding_dim).to(context.device)
+    if context.device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    ddp = DistributedDataParallel(
+        model, device_ids=[context.device] if context.device.index is not None else None
+    )
+    sampler = DistributedPKSampler(data.train.labels, args.p, args.k, seed=args.seed)
+    loader = DataLoader(data.train, batch_sampler=sampler)
+    optimizer = torch.optim.Adam(ddp.parameters(), lr=args.lr)
+    margin = {} if args.margin is None else {"margin": args.margin}
+    loss_fn = partial(ONLINE_LOSSES[args.loss], return_stats=True, **margin)
+    say(
+        f"{context.world_size} process(es), backend {context.backend}; global batch "
+        f"{context.world_size} × {args.p}×{args.k} = {context.world_size * args.p * args.k} "
+        f"images; {len(sampler)} steps per epoch"
+    )
+    for epoch in range(1, args.epochs + 1):
+        sampler.set_epoch(epoch)
+        start, losses = time.perf_counter(), []
+        ddp.train()
+        for images, labels in loader:
+            optimizer.zero_grad(set_to_none=True)
+            loss, _ = global_batch_backward(
+                ddp, images.to(context.device), labels.to(context.device), loss_fn
+            )
+            optimizer.step()
+            losses.append(loss)
+        if context.rank == 0:
+            unseen = retrieval_metrics(embed(model, data.test_unseen), data.test_unseen.labels)
+            say(
+                f"epoch {epoch}: loss {np.mean(losses):.4f}, MAP@R on unseen classes "
+                f"{unseen['map_at_r']:.3f} ({time.perf_counter() - start:.1f} s)"
+            )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: ``torchrun ... -m metric_course.distributed [options]``."""
+    args = _parse(argv)
+    context = init_distributed(args.backend, args.timeout)
+    try:
+        if args.check_gradients:
+            report = check_gradients(context)
+            print(
+                f"rank {context.rank}/{context.world_size}: loss {report['loss']:.12f} "
+                f"(one process: {report['reference_loss']:.12f}), largest gradient difference "
+                f"{report['max_gradient_difference']:.1e} (largest gradient "
+                f"{report['max_gradient']:.1e})",
+                flush=True,
+            )
+        else:
+            _train(context, args)
+    finally:
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
