@@ -6,7 +6,8 @@
 Fashion-MNIST: train on the seen classes 0-6 (``--max-per-class`` images
 each), measure MAP@R on the 3,000 test images of the unseen classes 7-9.
 Every method gets the same budget: the same network and initial weights,
-the same P×K batches in the same order, the same optimiser and steps. Two
+the same P×K batches in the same order, the same optimiser (Adam, constant
+learning rate, as in notebook 07) and steps. Two
 losses, batch-hard (margin 0.2) and the XBM paper's contrastive loss on
 cosine similarity (margin 0.5), each without and with a memory of the last
 ``--memory`` embeddings (switched on after ``--warmup`` steps): with the
@@ -19,6 +20,7 @@ import argparse
 import time
 
 import numpy as np
+import torch
 from torch.utils.data import DataLoader
 
 from metric_course.data import course_data
@@ -39,7 +41,9 @@ def run(method: tuple[str, int], data, args: argparse.Namespace, seed: int) -> t
     loss, memory = method
     loss_fn = CrossBatchMemoryLoss(memory, loss=loss, warmup_steps=args.warmup)
     start = time.perf_counter()
-    train(model, loader, loss_fn, epochs=args.epochs, lr=args.lr, progress=False)
+    train(
+        model, loader, loss_fn, epochs=args.epochs, lr=args.lr, schedule="constant", progress=False
+    )
     seconds = time.perf_counter() - start
     unseen = retrieval_metrics(embed(model, data.test_unseen), data.test_unseen.labels)
     return unseen["map_at_r"], seconds
@@ -56,7 +60,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100, help="steps before the memory")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--embedding-dim", type=int, default=64)
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     data = course_data(max_per_class=args.max_per_class, download=True)
     steps = args.epochs * len(PKSampler(data.train.labels, args.p, args.k))
@@ -70,7 +77,8 @@ def main() -> None:
     print(
         f"{len(data.train)} training images of classes {data.train_classes}, batches of "
         f"{args.p}×{args.k} = {args.p * args.k}, {steps} steps; MAP@R on "
-        f"{len(data.test_unseen)} images of unseen classes {data.unseen_classes}\n"
+        f"{len(data.test_unseen)} images of unseen classes {data.unseen_classes}; "
+        f"Adam, constant learning rate {args.lr}; {torch.get_num_threads()} torch thread(s)\n"
     )
     rows = []
     for label, method in methods.items():

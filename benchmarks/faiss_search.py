@@ -51,8 +51,12 @@ def main() -> None:
     parser.add_argument("--nlist", type=int, default=1024, help="IVF cells")
     parser.add_argument("--hnsw-m", type=int, default=32, help="HNSW links per point")
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--threads", type=int, help="torch and faiss threads (default: all)")
     args = parser.parse_args()
     faiss = import_faiss()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        faiss.omp_set_num_threads(args.threads)
 
     points = synthetic_embeddings(
         args.gallery + args.queries, args.dim, args.clusters, args.spread, seed=0

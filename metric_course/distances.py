@@ -98,10 +98,10 @@ class _PairwiseDistances(torch.autograd.Function):
     Autograd could differentiate the formula step by step, but each step
     would keep another B × B tensor. By hand, with G = ∂L/∂D:
 
-        ∂L/∂x_i = Σ_j (R_ij + R_ji) (x_i − x_j),   R = G / D   (R = 2 G for D²)
+        ∂L/∂x_i = Σ_j S_ij (x_i − x_j),   S = R + Rᵀ,   R = G / D   (R = 2 G for D²)
 
     taking R = 0 where D = 0, the subgradient that avoids ∞ × 0 = NaN. In
-    matrix form that is x · (row sums + column sums of R) − R x − Rᵀ x.
+    matrix form: x · (row sums of S) − S x, one matrix product.
     """
 
     @staticmethod
@@ -125,8 +125,8 @@ class _PairwiseDistances(torch.autograd.Function):
             ratio = 2 * grad
         else:  # G / D, with 1 / 0 = ∞ replaced by 0
             ratio = grad * distances.reciprocal().nan_to_num_(posinf=0.0)
-        weights = ratio.sum(1) + ratio.sum(0)
-        return x * weights[:, None] - ratio @ x - ratio.T @ x, None
+        symmetric = ratio + ratio.T
+        return x * symmetric.sum(1, keepdim=True) - symmetric @ x, None
 
 
 def pairwise_distances(embeddings: torch.Tensor, squared: bool = False) -> torch.Tensor:
@@ -163,4 +163,24 @@ def paired_distances(x: torch.Tensor, y: torch.Tensor, squared: bool = False) ->
             f"paired embeddings must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}"
         )
     squared_distances = (_at_least_float32(x) - _at_least_float32(y)).pow(2).sum(1)
+    return squared_distances if squared else safe_sqrt(squared_distances)
+
+
+def distances_to(
+    embeddings: torch.Tensor, index: torch.Tensor, squared: bool = False
+) -> torch.Tensor:
+    """Distance from each embedding a to the embeddings listed in row a of ``index``.
+
+    ``index`` is a (B, K) table of row numbers; the result (B, K) holds
+    ||x_a − x_index[a, j]||. Mining losses use it to measure the few pairs
+    they picked exactly, by subtraction, with a gradient only for those.
+    """
+    check_embeddings(embeddings)
+    if index.ndim != 2 or len(index) != len(embeddings):
+        raise ValueError(
+            f"index must be a ({len(embeddings)}, K) table of row numbers, "
+            f"got shape {tuple(index.shape)}"
+        )
+    x = _at_least_float32(embeddings)
+    squared_distances = (x[:, None, :] - x[index]).pow(2).sum(2)
     return squared_distances if squared else safe_sqrt(squared_distances)

@@ -49,7 +49,7 @@ from collections.abc import Iterator
 
 import torch
 
-from .distances import check_embeddings, paired_distances, pairwise_distances
+from .distances import check_embeddings, distances_to, paired_distances, pairwise_distances
 from .mining import check_labels, negative_mask, positive_mask
 
 LossWithStats = tuple[torch.Tensor, dict[str, float]]
@@ -87,16 +87,24 @@ def _chunks(rows: int, columns: int) -> Iterator[slice]:
         yield slice(start, start + step)
 
 
-def _positives_table(is_positive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _positives_and_negatives(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """How many positives and negatives each anchor has, counted from the class sizes."""
+    _, class_of, class_size = torch.unique(labels, return_inverse=True, return_counts=True)
+    same_class = class_size[class_of]
+    return same_class - 1, len(labels) - same_class
+
+
+def _positives_table(
+    is_positive: torch.Tensor, positives: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Each anchor's positives as a (B, K) table, K the most positives any anchor has.
 
     Row a lists the indices of a's positives first; ``real[a, j]`` is False
     where the row is only padded up to K (in a P × K batch it never is).
     """
-    count = is_positive.sum(1)
-    k = int(count.max()) if len(count) else 0
-    positive = is_positive.float().topk(k, dim=1).indices  # 1s (positives) come first
-    real = torch.arange(k, device=count.device) < count[:, None]
+    k = int(positives.max())
+    positive = is_positive.to(torch.uint8).topk(k, dim=1).indices  # 1s (positives) first
+    real = torch.arange(k, device=positives.device) < positives[:, None]
     return positive, real
 
 
@@ -121,10 +129,8 @@ def _stats(
     }
 
 
-@torch.no_grad()
-def _triplet_counts(is_positive: torch.Tensor, is_negative: torch.Tensor) -> dict[str, int]:
+def _triplet_counts(positives: torch.Tensor, negatives: torch.Tensor) -> dict[str, int]:
     """How many pairs and triplets a batch offers, without building the B³ mask."""
-    positives, negatives = is_positive.sum(1), is_negative.sum(1)
     return {
         "positive_pairs": int(positives.sum()),
         "valid_triplets": int((positives * negatives).sum()),
@@ -269,7 +275,8 @@ def batch_all_triplet_loss(
     _check_margin(margin)
     distance = pairwise_distances(embeddings, squared=squared)
     is_positive, is_negative = positive_mask(labels), negative_mask(labels)
-    positive, real = _positives_table(is_positive)
+    positives, negatives = _positives_and_negatives(labels)
+    positive, real = _positives_table(is_positive, positives)
     d_ap = distance.gather(1, positive)  # (B, K): d(a, p) for each positive p of anchor a
 
     with torch.no_grad():
@@ -290,7 +297,7 @@ def batch_all_triplet_loss(
     loss = total / max(active_triplets, 1)
     if not return_stats:
         return loss
-    counts = _triplet_counts(is_positive, is_negative)
+    counts = _triplet_counts(positives, negatives)
     return loss, _stats(
         embeddings,
         active_triplets / max(counts["valid_triplets"], 1),
@@ -303,19 +310,19 @@ def batch_all_triplet_loss(
 
 def _mined_triplet_losses(
     embeddings: torch.Tensor,
-    anchor: torch.Tensor,
     positive: torch.Tensor,
     negative: torch.Tensor,
     margin: float,
     squared: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """max(0, d(a, p) − d(a, n) + α) for mined index triplets, with d(a, p) and d(a, n).
+    """max(0, d(a, p) − d(a, n) + α) for mined (B, K) tables of positives and negatives.
 
-    The distances are measured again from the embeddings, one subtraction per
-    pair: exact, and the backward pass touches only the mined pairs.
+    Row a of each table holds anchor a's picks. The distances are measured
+    again, by subtraction: exact, and the backward pass touches only them.
+    Returns the (B, K) losses, d(a, p) and d(a, n).
     """
-    d_ap = paired_distances(embeddings[anchor], embeddings[positive], squared=squared)
-    d_an = paired_distances(embeddings[anchor], embeddings[negative], squared=squared)
+    d_ap = distances_to(embeddings, positive, squared=squared)
+    d_an = distances_to(embeddings, negative, squared=squared)
     return (d_ap - d_an + margin).clamp(min=0), d_ap, d_an
 
 
@@ -340,20 +347,22 @@ def batch_hard_triplet_loss(
     labels = _check_batch(embeddings, labels)
     _check_margin(margin)
     is_positive, is_negative = positive_mask(labels), negative_mask(labels)
+    positives, negatives = _positives_and_negatives(labels)
     with torch.no_grad():  # mining picks indices; it needs no gradient
         # squared distances rank pairs as plain ones do, and skip the square root
         distance = pairwise_distances(embeddings, squared=True)
-        anchor = (is_positive.any(1) & is_negative.any(1)).nonzero().squeeze(1)
-        hardest_positive = torch.where(is_positive, distance, -1).argmax(1)
-        hardest_negative = torch.where(is_negative, distance, float("inf")).argmin(1)
+        hardest_positive = torch.where(is_positive, distance, -1).argmax(1, keepdim=True)
+        hardest_negative = torch.where(is_negative, distance, float("inf")).argmin(1, keepdim=True)
+        usable = ((positives > 0) & (negatives > 0))[:, None]
 
     losses, d_ap, d_an = _mined_triplet_losses(
-        embeddings, anchor, hardest_positive[anchor], hardest_negative[anchor], margin, squared
+        embeddings, hardest_positive, hardest_negative, margin, squared
     )
+    losses, d_ap, d_an = losses[usable], d_ap[usable], d_an[usable]
     loss = _mean_or_zero(losses)
     if not return_stats:
         return loss
-    counts = _triplet_counts(is_positive, is_negative)
+    counts = _triplet_counts(positives, negatives)
     return loss, _stats(embeddings, _mean(losses > 0), d_ap, d_an, **counts)
 
 
@@ -388,7 +397,8 @@ def semi_hard_triplet_loss(
     labels = _check_batch(embeddings, labels)
     _check_margin(margin)
     is_positive, is_negative = positive_mask(labels), negative_mask(labels)
-    positive, real = _positives_table(is_positive)
+    positives, negatives = _positives_and_negatives(labels)
+    positive, real = _positives_table(is_positive, positives)
     with torch.no_grad():  # mining picks indices; it needs no gradient
         distance = pairwise_distances(embeddings, squared=True)  # same order as plain
         to_positive = distance.gather(1, positive)  # (B, K)
@@ -404,16 +414,14 @@ def semi_hard_triplet_loss(
             nearest = nearness.argmax(dim=2)
             found[rows] = nearness.gather(2, nearest[..., None]).squeeze(2) > 0
             negative[rows] = torch.where(found[rows], nearest, farthest_negative[rows, None])
-        pairs = real & is_negative.any(1, keepdim=True)  # a positive, and a negative to use
-        anchor = torch.arange(len(labels), device=labels.device)[:, None].expand_as(positive)
+        pairs = real & (negatives > 0)[:, None]  # a positive, and a negative to use
 
-    losses, d_ap, d_an = _mined_triplet_losses(
-        embeddings, anchor[pairs], positive[pairs], negative[pairs], margin, squared
-    )
+    losses, d_ap, d_an = _mined_triplet_losses(embeddings, positive, negative, margin, squared)
+    losses, d_ap, d_an = losses[pairs], d_ap[pairs], d_an[pairs]
     loss = _mean_or_zero(losses)
     if not return_stats:
         return loss
-    counts = _triplet_counts(is_positive, is_negative)
+    counts = _triplet_counts(positives, negatives)
     fallback_pairs = (pairs & ~found).sum()
     return loss, _stats(
         embeddings, _mean(losses > 0), d_ap, d_an, fallback_pairs=fallback_pairs, **counts
