@@ -98,10 +98,10 @@ class _PairwiseDistances(torch.autograd.Function):
     Autograd could differentiate the formula step by step, but each step
     would keep another B × B tensor. By hand, with G = ∂L/∂D:
 
-        ∂L/∂x_i = Σ_j S_ij (x_i − x_j),   S = R + Rᵀ,   R = G / D   (R = 2 G for D²)
+        ∂L/∂x_i = Σ_j (R_ij + R_ji) (x_i − x_j),   R = G / D   (R = 2 G for D²)
 
     taking R = 0 where D = 0, the subgradient that avoids ∞ × 0 = NaN. In
-    matrix form: x · (row sums of S) − S x, one matrix product.
+    matrix form that is x · (row sums + column sums of R) − R x − Rᵀ x.
     """
 
     @staticmethod
@@ -125,8 +125,8 @@ class _PairwiseDistances(torch.autograd.Function):
             ratio = 2 * grad
         else:  # G / D, with 1 / 0 = ∞ replaced by 0
             ratio = grad * distances.reciprocal().nan_to_num_(posinf=0.0)
-        symmetric = ratio + ratio.T
-        return x * symmetric.sum(1, keepdim=True) - symmetric @ x, None
+        weights = ratio.sum(1) + ratio.sum(0)
+        return x * weights[:, None] - ratio @ x - ratio.T @ x, None
 
 
 def pairwise_distances(embeddings: torch.Tensor, squared: bool = False) -> torch.Tensor:

@@ -103,7 +103,7 @@ def _positives_table(
     where the row is only padded up to K (in a P × K batch it never is).
     """
     k = int(positives.max())
-    positive = is_positive.to(torch.uint8).topk(k, dim=1).indices  # 1s (positives) first
+    positive = is_positive.float().topk(k, dim=1).indices  # 1s (positives) come first
     real = torch.arange(k, device=positives.device) < positives[:, None]
     return positive, real
 
@@ -196,12 +196,11 @@ def contrastive_loss_all_pairs(
     _check_margin(margin)
     distance = pairwise_distances(embeddings)
     dissimilar = negative_mask(labels)
-    y = dissimilar.to(distance.dtype)  # Y_ij as a matrix of 0s and 1s
-    # both terms in one: r = D where Y = 0 and r = max(0, m − D) where Y = 1 (D ≥ 0)
-    r = torch.relu(margin * y + (1 - 2 * y) * distance)
+    # both terms as ½ r²: r = D where Y = 0 and r = max(0, m − D) where Y = 1 (D ≥ 0)
+    r = torch.where(dissimilar, margin - distance, distance).relu_()
     # the matrix holds each pair {i, j} twice, and zeros on its diagonal
     pairs = len(labels) * (len(labels) - 1)
-    loss = 0.5 * r.pow(2).sum() / max(pairs, 1)
+    loss = 0.5 * (r * r).sum() / max(pairs, 1)
     if not return_stats:
         return loss
     with torch.no_grad():
