@@ -17,6 +17,7 @@ memory the loss adds L(batch, memory) to L(batch, batch).
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -31,8 +32,14 @@ from metric_course.sampling import PKSampler
 from metric_course.training import set_seed, train
 
 
-def run(method: tuple[str, int], data, args: argparse.Namespace, seed: int) -> tuple[float, float]:
-    """Train one model; its MAP@R on the unseen classes and the seconds it took."""
+def run(
+    method: tuple[str, int], data, args: argparse.Namespace, seed: int
+) -> tuple[float, float, float]:
+    """Train one model; its MAP@R on the unseen classes, and the wall and CPU seconds it took.
+
+    CPU seconds (all threads of this process) do not grow when other programs
+    share the machine; wall seconds do.
+    """
     set_seed(seed)
     model = EmbeddingNet(args.embedding_dim)
     loader = DataLoader(
@@ -40,13 +47,13 @@ def run(method: tuple[str, int], data, args: argparse.Namespace, seed: int) -> t
     )
     loss, memory = method
     loss_fn = CrossBatchMemoryLoss(memory, loss=loss, warmup_steps=args.warmup)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     train(
         model, loader, loss_fn, epochs=args.epochs, lr=args.lr, schedule="constant", progress=False
     )
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     unseen = retrieval_metrics(embed(model, data.test_unseen), data.test_unseen.labels)
-    return unseen["map_at_r"], seconds
+    return unseen["map_at_r"], seconds, cpu_seconds
 
 
 def main() -> None:
@@ -83,15 +90,23 @@ def main() -> None:
     rows = []
     for label, method in methods.items():
         results = [run(method, data, args, seed) for seed in range(args.seeds)]
-        scores, seconds = [r[0] for r in results], [r[1] for r in results]
-        rows.append((label, scores, seconds))
+        rows.append((label, *zip(*results, strict=True)))
+        scores = rows[-1][1]
         print(f"  {label}: " + ", ".join(f"{s:.3f}" for s in scores), flush=True)
 
-    print(f"\n| method | MAP@R unseen (mean ± sample std, {args.seeds} seeds) | seconds per run |")
-    print("|---|---:|---:|")
-    for label, scores, seconds in rows:
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"\nload average at the end (1, 5, 15 min): {load}")
+    print(
+        f"\n| method | MAP@R unseen (mean ± sample std, {args.seeds} seeds) "
+        "| seconds per run (wall) | CPU seconds per run |"
+    )
+    print("|---|---:|---:|---:|")
+    for label, scores, seconds, cpu_seconds in rows:
         spread = np.std(scores, ddof=1) if len(scores) > 1 else 0.0
-        print(f"| {label} | {np.mean(scores):.3f} ± {spread:.3f} | {np.mean(seconds):.1f} |")
+        print(
+            f"| {label} | {np.mean(scores):.3f} ± {spread:.3f} | {np.mean(seconds):.1f} "
+            f"| {np.mean(cpu_seconds):.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
     python benchmarks/notebook_times.py --cores 2              # as on a 2-core laptop
     python benchmarks/notebook_times.py --junit artifacts/pytest.xml   # times of a finished run
     python benchmarks/notebook_times.py --markdown             # the table for the README
+    python benchmarks/notebook_times.py --runs 3               # reproducible: 3 runs out of 3?
 
 It runs ``pytest --nbval-lax`` once over the notebooks, in order (later
 notebooks may load models that earlier ones trained and cached), with a JUnit
@@ -12,6 +13,11 @@ report, and adds up the time of each notebook's cells, including starting its
 kernel. ``python3 course.py test`` writes that report to
 ``artifacts/pytest.xml``, so ``--junit`` reads the times of the full test run
 without running anything.
+
+Each run starts with an empty model cache (a temporary ``METRIC_COURSE_DATA``
+that links the datasets of the course data folder but not its ``models/``), so
+every notebook trains as on a clean checkout; ``--runs 3`` repeats that and
+says in how many runs every checked number matched.
 
 The course's budget: at most 90 s per notebook and 6 minutes in all on a
 2-core CPU with no GPU. ``METRIC_COURSE_DEVICE=cpu`` is set, so a GPU is not
@@ -63,8 +69,22 @@ def read_junit(path: str | Path) -> list[NotebookTime]:
     return sorted(times.values(), key=lambda entry: entry.seconds, reverse=True)
 
 
+def empty_model_cache(folder: Path) -> Path:
+    """A data folder in ``folder`` with the course's datasets linked in and no cached models."""
+    data = Path(os.environ.get("METRIC_COURSE_DATA") or ROOT / "data")
+    fresh = folder / "data"
+    fresh.mkdir()
+    for entry in data.iterdir() if data.is_dir() else []:
+        if entry.name != "models":
+            (fresh / entry.name).symlink_to(entry.resolve())
+    return fresh
+
+
 def run_nbval(notebooks: list[str], junit: Path, cores: int | None) -> int:
-    """Run the notebooks under nbval on the CPU, writing a JUnit report; pytest's exit status."""
+    """Run the notebooks under nbval on the CPU, writing a JUnit report; pytest's exit status.
+
+    The run starts with no cached models, so every notebook trains what it needs.
+    """
     command = [
         sys.executable,
         "-m",
@@ -83,7 +103,12 @@ def run_nbval(notebooks: list[str], junit: Path, cores: int | None) -> int:
         if not shutil.which("taskset"):
             raise SystemExit("--cores needs taskset (util-linux, Linux only)")
         command = ["taskset", "-c", f"0-{cores - 1}", *command]
-    env = {**os.environ, "METRIC_COURSE_DEVICE": "cpu", "CUDA_VISIBLE_DEVICES": ""}
+    env = {
+        **os.environ,
+        "METRIC_COURSE_DEVICE": "cpu",
+        "CUDA_VISIBLE_DEVICES": "",
+        "METRIC_COURSE_DATA": str(empty_model_cache(junit.parent)),
+    }
     print("+", " ".join(command), flush=True)
     return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
 
@@ -124,25 +149,26 @@ def main() -> int:
     parser.add_argument("--junit", type=Path, help="read this pytest JUnit report, run nothing")
     parser.add_argument("--cores", type=int, help="run on this many cores only (taskset)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument("--runs", type=int, default=1, help="repeat the whole run this many times")
     args = parser.parse_args()
 
-    status = 0
     if args.junit:
         times = read_junit(args.junit)
-    else:
-        notebooks = args.notebooks or sorted(str(p) for p in (ROOT / "notebooks").glob("*.ipynb"))
+        print(format_table(times, markdown=args.markdown))
+        return 1 if not times or any(entry.failed for entry in times) else 0
+    notebooks = args.notebooks or sorted(str(p) for p in (ROOT / "notebooks").glob("*.ipynb"))
+    passed = 0
+    for run in range(1, args.runs + 1):
         with tempfile.TemporaryDirectory() as folder:
             junit = Path(folder) / "nbval.xml"
             status = run_nbval(notebooks, junit, args.cores)
-            if not junit.exists():
-                print("pytest wrote no report: see its output above", file=sys.stderr)
-                return status or 1
-            times = read_junit(junit)
-    if not times:
-        print("no notebook results found", file=sys.stderr)
-        return 1
-    print(format_table(times, markdown=args.markdown))
-    return 1 if status or any(entry.failed for entry in times) else 0
+            times = read_junit(junit) if junit.exists() else []
+        print(f"\nrun {run} of {args.runs}: pytest exit status {status}")
+        if times:
+            print(format_table(times, markdown=args.markdown))
+        passed += status == 0 and bool(times) and not any(entry.failed for entry in times)
+    print(f"\nevery checked output matched in {passed} of {args.runs} run(s)")
+    return 0 if passed == args.runs else 1
 
 
 if __name__ == "__main__":

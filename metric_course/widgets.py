@@ -175,6 +175,31 @@ def _draw_query_and_neighbours(ax, points, labels, names, query, neighbours, siz
     ax.set_yticks([])
 
 
+def _legend_handles(labels: np.ndarray, names: Sequence[str], marks: bool = True) -> list:
+    """Legend entries of one size: a dot per class present, the neighbour ring, the query star."""
+    from matplotlib.lines import Line2D
+
+    def dot(**style):
+        return Line2D([], [], linestyle="none", **style)
+
+    handles = [
+        dot(marker="o", markersize=6, color=class_colour(c), label=names[c])
+        for c in np.unique(labels)
+    ]
+    if marks:
+        handles += [
+            dot(
+                marker="o",
+                markersize=8,
+                markerfacecolor="none",
+                markeredgecolor="black",
+                label="neighbours",
+            ),
+            dot(marker="*", markersize=12, color="0.5", markeredgecolor="black", label="query"),
+        ]
+    return handles
+
+
 class QueryPicker:
     """Three linked controls naming one item: its class, its position in the class, its index.
 
@@ -333,34 +358,32 @@ class EmbeddingExplorer:
 
     def draw(self) -> Figure:
         """The projection with the query and its neighbours, and their images, as a figure."""
-        columns = (len(self.neighbours) + 1) // 2  # neighbours fill two rows under the query
-        fig = plt.figure(figsize=(5.5 + 1.25 * max(columns, 2), 5.2))
-        grid = fig.add_gridspec(
-            3, 2 + max(columns, 2), width_ratios=[4.5, 0.25] + [1] * max(columns, 2)
-        )
+        columns = max((len(self.neighbours) + 1) // 2, 2)  # two rows of neighbours
+        fig = plt.figure(figsize=(5.5 + 1.25 * columns, 5.8))
+        grid = fig.add_gridspec(3, 2 + columns, width_ratios=[4.5, 0.25] + [1] * columns)
         ax = fig.add_subplot(grid[:, 0])
         _draw_query_and_neighbours(
             ax, self.points, self.labels, self.class_names, self.query, self.neighbours
         )
-        ax.legend(fontsize=8, loc="best", framealpha=0.8)
         ax.set_title(self.title, fontsize=10)
         query_label = self.labels[self.query]
+        same = int((self.labels[self.neighbours] == query_label).sum())
         _show_image(
-            fig.add_subplot(grid[0, 2]),
+            fig.add_subplot(grid[0, 2:4]),
             self.images[self.query],
-            f"query #{self.query}\n{self.class_names[query_label]}",
+            f"query #{self.query}: {self.class_names[query_label]}\n"
+            f"{same} of {len(self.neighbours)} nearest share its class",
             colour=class_colour(query_label),
             fontsize=9,
         )
-        same = int((self.labels[self.neighbours] == query_label).sum())
-        fig.text(
-            0.99,
-            0.97,
-            f"{same} of {len(self.neighbours)} nearest\nare {self.class_names[query_label]}",
-            ha="right",
-            va="top",
-            fontsize=9,
+        fig.legend(
+            handles=_legend_handles(self.labels, self.class_names),
+            loc="lower center",
+            ncol=6,
+            fontsize=8,
+            frameon=False,
         )
+        fig.subplots_adjust(bottom=0.16, top=0.92, left=0.02, right=0.98)
         for i, (index, distance) in enumerate(zip(self.neighbours, self.distances, strict=True)):
             label = self.labels[index]
             mark = "✓" if label == query_label else "✗"
@@ -444,36 +467,37 @@ class SnapshotSlider:
 
     def draw(self, epoch: int | None = None) -> Figure:
         """One frame: the snapshot of ``epoch`` (default: the slider's)."""
-        fig, ax = plt.subplots(figsize=(6, 5.4))
+        fig, ax = plt.subplots(figsize=(6, 6.2), layout="constrained")
         self._frame(ax, self.slider.value if epoch is None else epoch)
-        ax.legend(*ax.get_legend_handles_labels(), fontsize=8, markerscale=2, loc="best")
-        if self.title:
-            fig.suptitle(self.title, fontsize=11)
-        fig.tight_layout()
+        self._legend_and_title(fig, ncol=5)
         return fig
 
-    def draw_all(self, epochs: Sequence[int] | None = None, panel_size: float = 3.0) -> Figure:
+    def draw_all(
+        self, epochs: Sequence[int] | None = None, panel_size: float = 3.0, columns: int = 4
+    ) -> Figure:
         """Small multiples: one panel per epoch (all by default), the static twin of the slider."""
         epochs = self.epochs if epochs is None else list(epochs)
+        columns = min(columns, len(epochs))
+        rows = -(-len(epochs) // columns)
         fig, axes = plt.subplots(
-            1, len(epochs), figsize=(panel_size * len(epochs), panel_size + 0.9), squeeze=False
+            rows,
+            columns,
+            figsize=(panel_size * columns, (panel_size + 0.6) * rows + 0.8),
+            squeeze=False,
+            layout="constrained",
         )
-        for ax, epoch in zip(axes[0], epochs, strict=True):
+        for ax in axes.flat[len(epochs) :]:
+            ax.axis("off")
+        for ax, epoch in zip(axes.flat, epochs, strict=False):
             self._frame(ax, epoch)
-        handles, names = axes[0, 0].get_legend_handles_labels()
-        fig.legend(
-            handles,
-            names,
-            loc="lower center",
-            ncol=min(len(names), 10),
-            fontsize=8,
-            markerscale=3,
-            frameon=False,
-        )
+        self._legend_and_title(fig, ncol=min(len(np.unique(self.labels)), 10))
+        return fig
+
+    def _legend_and_title(self, fig: Figure, ncol: int) -> None:
+        handles = _legend_handles(self.labels, self.class_names, marks=False)
+        fig.legend(handles=handles, loc="outside lower center", ncol=ncol, fontsize=8)
         if self.title:
             fig.suptitle(self.title, fontsize=11)
-        fig.tight_layout(rect=(0, 0.08, 1, 1))
-        return fig
 
     def _redraw(self) -> None:
         with self.output:
@@ -582,14 +606,11 @@ class SpaceComparison:
                     class_colour(self.labels[index]),
                     fontsize=7,
                 )
-        handles, names = fig.axes[1].get_legend_handles_labels()
         fig.legend(
-            handles,
-            names,
+            handles=_legend_handles(self.labels, self.class_names),
             loc="lower center",
-            ncol=min(len(names), 12),
+            ncol=12,
             fontsize=8,
-            markerscale=2,
             frameon=False,
         )
         fig.subplots_adjust(left=0.02, right=0.99, top=0.9, bottom=0.08, wspace=0.15)
