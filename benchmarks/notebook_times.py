@@ -6,6 +6,7 @@
     python benchmarks/notebook_times.py --junit artifacts/pytest.xml   # times of a finished run
     python benchmarks/notebook_times.py --markdown             # the table for the README
     python benchmarks/notebook_times.py --runs 3               # reproducible: 3 runs out of 3?
+    python benchmarks/notebook_times.py --saved                # as last executed, no run
 
 It runs ``pytest --nbval-lax`` once over the notebooks, in order (later
 notebooks may load models that earlier ones trained and cached), with a JUnit
@@ -13,6 +14,10 @@ report, and adds up the time of each notebook's cells, including starting its
 kernel. ``python3 course.py test`` writes that report to
 ``artifacts/pytest.xml``, so ``--junit`` reads the times of the full test run
 without running anything.
+
+``--saved`` reads the times the notebooks recorded when they were last
+executed and saved (Jupyter's per-cell ``execution`` metadata: from the first
+cell's start to the last cell's end, kernel start not included).
 
 Each run starts with an empty model cache (a temporary ``METRIC_COURSE_DATA``
 that links the datasets of the course data folder but not its ``models/``), so
@@ -29,6 +34,7 @@ exits non-zero only when a notebook fails.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -37,6 +43,7 @@ import sys
 import tempfile
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +74,23 @@ def read_junit(path: str | Path) -> list[NotebookTime]:
         entry.cells += 1
         entry.failed += any(case.iter("failure")) or any(case.iter("error"))
     return sorted(times.values(), key=lambda entry: entry.seconds, reverse=True)
+
+
+def read_saved(paths: list[Path]) -> list[NotebookTime]:
+    """Per-notebook times recorded in the notebooks' execution metadata (executed ones only)."""
+    times = []
+    for path in paths:
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        cells = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+        stamps = [cell["metadata"].get("execution", {}) for cell in cells]
+        if not cells or not all(
+            "iopub.execute_input" in s and "shell.execute_reply" in s for s in stamps
+        ):
+            continue
+        start = datetime.fromisoformat(stamps[0]["iopub.execute_input"].replace("Z", "+00:00"))
+        end = datetime.fromisoformat(stamps[-1]["shell.execute_reply"].replace("Z", "+00:00"))
+        times.append(NotebookTime(path.name, (end - start).total_seconds(), len(cells)))
+    return sorted(times, key=lambda entry: entry.seconds, reverse=True)
 
 
 def empty_model_cache(folder: Path) -> Path:
@@ -150,13 +174,14 @@ def main() -> int:
     parser.add_argument("--cores", type=int, help="run on this many cores only (taskset)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument("--runs", type=int, default=1, help="repeat the whole run this many times")
+    parser.add_argument("--saved", action="store_true", help="read the saved times, run nothing")
     args = parser.parse_args()
 
-    if args.junit:
-        times = read_junit(args.junit)
+    notebooks = args.notebooks or sorted(str(p) for p in (ROOT / "notebooks").glob("*.ipynb"))
+    if args.junit or args.saved:
+        times = read_junit(args.junit) if args.junit else read_saved(list(map(Path, notebooks)))
         print(format_table(times, markdown=args.markdown))
         return 1 if not times or any(entry.failed for entry in times) else 0
-    notebooks = args.notebooks or sorted(str(p) for p in (ROOT / "notebooks").glob("*.ipynb"))
     passed = 0
     for run in range(1, args.runs + 1):
         with tempfile.TemporaryDirectory() as folder:
