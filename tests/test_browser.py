@@ -211,7 +211,7 @@ def wait_for_kernel(page, seconds: float) -> None:
 
 @pytest.mark.skipif(not PRESENT, reason="no notebook with a widget check is present")
 @pytest.mark.parametrize("check", PRESENT, ids=[check.notebook for check in PRESENT])
-def test_widget_renders_and_responds(lab, browser, check):
+def test_widget_renders_and_responds(browser, lab, check):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     stem = check.notebook.removesuffix(".ipynb")
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
