@@ -122,8 +122,8 @@ def test_explorer_draws_query_and_neighbours():
     explorer.select(5)
     fig = explorer.draw()
     titles = [ax.get_title() for ax in fig.axes]
-    same = int((labels[explorer.neighbours] == labels[5]).sum())
-    assert titles[1] == f"query #5: c\n{same} of 4 nearest share its class"
+    n_same = int((labels[explorer.neighbours] == labels[5]).sum())
+    assert titles[1] == f"query #5: c\n{n_same} of 4 nearest share its class"
     same = [title.startswith("✓") for title in titles[2:]]
     assert same == [labels[i] == labels[5] for i in explorer.neighbours]
     scatter = fig.axes[0]
