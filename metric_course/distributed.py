@@ -19,8 +19,8 @@ images, not N separate losses of B images. Each training step:
 
 One difference remains: batch normalisation computes its statistics per
 process. On GPUs the script converts it to ``SyncBatchNorm`` (global
-statistics); on CPUs (gloo) SyncBatchNorm does not exist and each process
-normalises its own B images.
+statistics); PyTorch's SyncBatchNorm runs only on GPUs, so on CPUs (gloo)
+each process normalises its own B images.
 
 Batches come from :class:`DistributedPKSampler`: every process builds the
 same seeded P×K epoch plan and takes every N-th batch, so each process gets
@@ -39,8 +39,10 @@ LOCAL_RANK, MASTER_ADDR and MASTER_PORT)::
     torchrun --nnodes=2 --node_rank=0 --nproc_per_node=8 \\
         --rdzv_endpoint=node0.example.org:29500 -m metric_course.distributed
 
-    # check that N processes give the gradients of one process:
-    torchrun --standalone --nproc_per_node=2 -m metric_course.distributed --check-gradients
+    # check that N processes give the gradients of one process (gloo works
+    # anywhere; nccl needs one GPU per process):
+    torchrun --standalone --nproc_per_node=2 -m metric_course.distributed \
+        --check-gradients --backend gloo
 
 Started without torchrun, the script runs as a single process.
 """
@@ -420,8 +422,11 @@ def _train(context: DistributedContext, args: argparse.Namespace) -> None:
     from .evaluation import embed, retrieval_metrics
     from .models import EmbeddingNet
 
-    say = print if context.rank == 0 else (lambda *_, **__: None)
-    data = course_data(max_per_class=args.max_per_class, download=context.rank == 0)
+    if context.rank == 0:  # one process downloads (if needed), the others wait and read
+        data = course_data(max_per_class=args.max_per_class, download=True)
+    dist.barrier()
+    if context.rank != 0:
+        data = course_data(max_per_class=args.max_per_class)
     torch.manual_seed(args.seed)  # the same initial weights everywhere (DDP also copies rank 0's)
     model = EmbeddingNet(args.embedding_dim).to(context.device)
     if context.device.type == "cuda":
@@ -434,11 +439,13 @@ def _train(context: DistributedContext, args: argparse.Namespace) -> None:
     optimizer = torch.optim.Adam(ddp.parameters(), lr=args.lr)
     margin = {} if args.margin is None else {"margin": args.margin}
     loss_fn = partial(ONLINE_LOSSES[args.loss], return_stats=True, **margin)
-    say(
-        f"{context.world_size} process(es), backend {context.backend}; global batch "
-        f"{context.world_size} × {args.p}×{args.k} = {context.world_size * args.p * args.k} "
-        f"images; {len(sampler)} steps per epoch"
-    )
+    if context.rank == 0:
+        print(
+            f"{context.world_size} process(es), backend {context.backend}; global batch "
+            f"{context.world_size} × {args.p}×{args.k} = {context.world_size * args.p * args.k} "
+            f"images; {len(sampler)} steps per epoch",
+            flush=True,
+        )
     for epoch in range(1, args.epochs + 1):
         sampler.set_epoch(epoch)
         start, losses = time.perf_counter(), []
@@ -452,9 +459,10 @@ def _train(context: DistributedContext, args: argparse.Namespace) -> None:
             losses.append(loss)
         if context.rank == 0:
             unseen = retrieval_metrics(embed(model, data.test_unseen), data.test_unseen.labels)
-            say(
+            print(
                 f"epoch {epoch}: loss {np.mean(losses):.4f}, MAP@R on unseen classes "
-                f"{unseen['map_at_r']:.3f} ({time.perf_counter() - start:.1f} s)"
+                f"{unseen['map_at_r']:.3f} ({time.perf_counter() - start:.1f} s)",
+                flush=True,
             )
 
 
