@@ -482,7 +482,7 @@ class SnapshotSlider:
         fig, axes = plt.subplots(
             rows,
             columns,
-            figsize=(panel_size * columns, (panel_size + 0.6) * rows + 0.8),
+            figsize=(panel_size * columns, (panel_size + 0.25) * rows + 0.8),
             squeeze=False,
             layout="constrained",
         )
