@@ -54,6 +54,7 @@ import copy
 import os
 import socket
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -325,7 +326,12 @@ def _run_in_group(
     results: Any,
     args: tuple,
 ) -> None:
-    """Body of each process started by :func:`launch_local` (like a torchrun worker)."""
+    """Body of each process started by :func:`launch_local` (like a torchrun worker).
+
+    Puts ``(rank, True, result)`` or, on an error, ``(rank, False, traceback)``
+    in ``results``: errors arrive in the order they happened, so the first one
+    is the cause and later ones are usually its consequences.
+    """
     os.environ.update(
         RANK=str(index),
         LOCAL_RANK=str(index),
@@ -334,11 +340,15 @@ def _run_in_group(
         MASTER_PORT=str(port),
     )
     torch.set_num_threads(1)
-    context = init_distributed(backend, timeout_seconds)
     try:
-        results.put((index, fn(context, *args)))
+        context = init_distributed(backend, timeout_seconds)
+        results.put((index, True, fn(context, *args)))
+    except BaseException:
+        results.put((index, False, traceback.format_exc()))
+        raise
     finally:
-        dist.destroy_process_group()
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def launch_local(
@@ -376,17 +386,28 @@ def launch_local(
                     f"the {world_size} processes did not finish within {timeout_seconds:g} s; "
                     "one is probably stuck, or waiting for a process that died. All were stopped."
                 )
-    except mp.ProcessRaisedException as error:
-        raise RuntimeError(f"a process of launch_local failed:\n{error}") from None
-    except mp.ProcessExitedException as error:
-        raise RuntimeError(f"a process of launch_local died: {error}") from None
+    except (mp.ProcessRaisedException, mp.ProcessExitedException) as error:
+        errors = [f"process {rank}: {text}" for rank, ok, text in _drain(results) if not ok]
+        raise RuntimeError(
+            "a process of launch_local failed; the errors in the order they happened (the "
+            "first is the cause, later ones usually follow from it):\n"
+            + ("\n".join(errors) or str(error))
+        ) from None
     finally:
         for process in context.processes:
             if process.is_alive():
                 process.terminate()
                 process.join()
-    collected = dict(results.get() for _ in range(world_size))
+    collected = {rank: value for rank, _, value in _drain(results)}
     return [collected[rank] for rank in range(world_size)]
+
+
+def _drain(queue: Any) -> list[Any]:
+    """Everything waiting in a multiprocessing queue, without blocking."""
+    items = []
+    while not queue.empty():
+        items.append(queue.get())
+    return items
 
 
 # --------------------------------------------------------------------------- training script

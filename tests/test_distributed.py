@@ -146,9 +146,13 @@ def _sleeps(context):
     time.sleep(60)
 
 
-def test_a_failing_process_ends_the_run_with_its_error():
-    with pytest.raises(RuntimeError, match="rank one broke on purpose"):
+def test_a_failing_process_ends_the_run_with_its_error_first():
+    with pytest.raises(RuntimeError) as failure:
         launch_local(_fails_on_rank_one, WORLD_SIZE, timeout_seconds=120)
+    message = str(failure.value)
+    cause = message.index("process 1: Traceback")
+    assert "ArithmeticError: rank one broke on purpose" in message[cause:]
+    assert "process 0:" not in message[:cause]  # rank 0's error, if reported, comes after
 
 
 def test_a_stuck_process_ends_the_run_with_a_timeout():

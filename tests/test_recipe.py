@@ -38,8 +38,9 @@ def test_pair_loader_gives_pairs_with_both_kinds_of_label(digits):
     batches = list(loader)
     assert len(batches) == len(loader) == 48 // 12
     x1, x2, y = batches[0]
-    assert x1.shape == x2.shape == (6, 1, 8, 8)
+    assert y.shape == (6,)
     assert set(torch.cat([b[2] for b in batches]).tolist()) == {0, 1}
+    assert x1.shape == x2.shape == (6, 1, 8, 8)
 
 
 def test_triplet_loader_gives_anchor_positive_negative(digits):
@@ -78,10 +79,22 @@ def test_cached_model_gives_identical_embeddings(digits, tmp_path):
 
 def test_the_default_recipe_builds_its_network_on_small_and_large_images(digits):
     result = train_embedding(
-        "batch_hard", digits.train, recipe=Recipe().with_changes(epochs=1, images_per_epoch=1),
+        "batch_hard",
+        digits.train,
+        recipe=Recipe().with_changes(epochs=1, images_per_epoch=1),
         progress=False,
     )
     assert embed(result.model, torch.rand(2, 1, 28, 28)).shape == (2, Recipe().embedding_dim)
+
+
+def test_recipe_network_is_the_network_train_embedding_trains(digits):
+    """Notebooks build an untrained twin with ``RECIPE.network()``: same layers, same shapes."""
+    result = train_embedding("batch_hard", digits.train, recipe=TINY, progress=False)
+    shapes = {name: tensor.shape for name, tensor in result.model.state_dict().items()}
+    twin = TINY.network(in_channels=digits.train.images.shape[1])
+    assert {name: tensor.shape for name, tensor in twin.state_dict().items()} == shapes
+    wider_pool = TINY.with_changes(pool_size=TINY.pool_size + 1).network()
+    assert wider_pool.state_dict()["head.weight"].shape != shapes["head.weight"]
 
 
 def _benchmark():
