@@ -74,7 +74,9 @@ def main() -> int:
     args = parser.parse_args()
     setup(with_browser=args.command == "test")
     if args.command == "lab":
-        return run(BIN / "jupyter", "lab", "notebooks", check=False)
+        # JupyterLab refuses to start as root (containers, CI) unless told it is on purpose.
+        as_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+        return run(BIN / "jupyter", "lab", "notebooks", *as_root, check=False)
     if args.command == "test":
         return run(
             PYTHON,
