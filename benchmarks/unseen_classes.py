@@ -39,7 +39,6 @@ from torch.utils.data import DataLoader
 
 from metric_course.data import SPLITS, CourseData, course_data
 from metric_course.evaluation import embed, retrieval_metrics
-from metric_course.models import EmbeddingNet
 from metric_course.recipe import Recipe, train_embedding
 from metric_course.training import set_seed
 
@@ -74,7 +73,7 @@ def pml_defaults(loss: str, train_data, images: int, epochs: int, recipe: Recipe
     from pytorch_metric_learning import losses, miners, samplers
 
     set_seed(seed)
-    model = _network(recipe, train_data)
+    model = recipe.network(in_channels=train_data.images.shape[1])
     loss_fn = losses.ContrastiveLoss() if loss == "contrastive" else losses.TripletMarginLoss(0.2)
     miner = {
         "batch_hard": miners.BatchHardMiner(),
@@ -96,10 +95,6 @@ def pml_defaults(loss: str, train_data, images: int, epochs: int, recipe: Recipe
             loss_fn(embeddings, labels, pairs).backward()
             optimizer.step()
     return model, time.perf_counter() - start
-
-
-def _network(recipe: Recipe, data) -> EmbeddingNet:
-    return recipe.network(in_channels=data.images.shape[1])
 
 
 def course_recipe(loss: str, data: CourseData, recipe: Recipe, seed: int):
