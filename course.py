@@ -4,10 +4,17 @@
     python3 course.py lab     # install everything, then open the notebooks in JupyterLab
     python3 course.py test    # install everything, then run the unit tests and the notebooks
 
-Both create a virtual environment in ``.venv`` (once), install the course
-package with its development tools into it, and make sure Fashion-MNIST can
-be found. Only the Python standard library is used here, so this runs on a
-fresh machine with nothing but Python 3.10 or newer.
+Both create a virtual environment in ``.venv`` (once; rebuilt when it has no
+pip or was made by another Python), install the course package with its
+development tools into it, and make sure Fashion-MNIST can be found. Options:
+
+    --cpu            install PyTorch's CPU-only build (no CUDA libraries: a smaller download)
+    --here           install into the active environment (conda, your own venv), not .venv
+    --device auto    (test) let the notebooks use a GPU; by default they run on the CPU,
+                     because the numbers they check were made on a CPU
+
+Only the Python standard library is used here, so this runs on a fresh
+machine with nothing but Python 3.10 or newer.
 """
 
 from __future__ import annotations
@@ -20,81 +27,201 @@ import sys
 import venv
 from pathlib import Path
 
+MINIMUM_PYTHON = (3, 10)
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 DEBIAN_DATA = Path("/usr/share/datasets/fashion-mnist")
+CHROMIUM = Path("/usr/bin/chromium")
+# PyTorch's own index of CPU-only wheels (PyPI's Linux torch brings several GB of CUDA).
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # Colab's ipywidgets, beside the environment: tests/test_ipywidgets7.py runs the widget tests on it.
 IPYWIDGETS7 = ROOT / "build" / "ipywidgets7"
 
 
-def run(*command: str | Path, check: bool = True) -> int:
+def run(*command: str | Path, check: bool = True, env: dict | None = None) -> int:
     """Run a command, echoing it first so the user sees what happens."""
     print("+", " ".join(str(part) for part in command), flush=True)
-    return subprocess.run([str(part) for part in command], cwd=ROOT, check=check).returncode
+    parts = [str(part) for part in command]
+    return subprocess.run(parts, cwd=ROOT, check=check, env=env).returncode
 
 
-def apt_install(*packages: str) -> None:
-    """Install Debian packages when we are root on a Debian-like system; say so otherwise."""
-    if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
-        run("apt-get", "update", "-qq")
-        env_prefix = ("env", "DEBIAN_FRONTEND=noninteractive")
-        run(*env_prefix, "apt-get", "install", "-y", "-qq", *packages)
-    else:
-        print(f"note: could not install {' '.join(packages)} with apt-get (needs root on Debian).")
+def check_python(version: tuple | None = None) -> None:
+    """Stop, saying what to install, when this Python (or ``version``) is too old."""
+    version = tuple(version or sys.version_info)
+    if version[:2] >= MINIMUM_PYTHON:
+        return
+    have = ".".join(str(part) for part in version[:3])
+    need = ".".join(str(part) for part in MINIMUM_PYTHON)
+    raise SystemExit(
+        f"The course needs Python {need} or newer; this is Python {have} ({sys.executable}).\n"
+        "Install Python 3.12 (python.org for macOS and Windows; on Debian or Ubuntu "
+        "`sudo apt-get install python3.12 python3.12-venv`; or conda), then run this command "
+        "with it, e.g. `python3.12 course.py lab`."
+    )
 
 
-def setup(with_browser: bool) -> None:
-    """Create the virtual environment and install the course and its data."""
-    if not PYTHON.exists():
-        print(f"creating a virtual environment in {VENV}")
-        venv.create(VENV, with_pip=True)
+def venv_python(folder: Path = VENV) -> Path:
+    """Where a virtual environment keeps its Python."""
+    if os.name == "nt":
+        return folder / "Scripts" / "python.exe"
+    return folder / "bin" / "python"
+
+
+def venv_problem(folder: Path = VENV) -> str | None:
+    """Why the virtual environment in ``folder`` cannot be used; None when it can (or is absent)."""
+    if not folder.exists():
+        return None
+    python = venv_python(folder)
+    if not python.exists():
+        return f"{folder} has no working Python ({python} is missing or points nowhere)"
+    probe = subprocess.run(
+        [str(python), "-c", "import sys, pip; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0:
+        if "pip" in probe.stderr:
+            return f"{folder} has no pip (Debian leaves such a folder when python3-venv is missing)"
+        return f"{python} does not run: {probe.stderr.strip() or probe.returncode}"
+    made_by = probe.stdout.strip()
+    this = "{}.{}".format(*sys.version_info[:2])
+    if made_by != this:
+        return f"{folder} was made by Python {made_by}, and this is Python {this}"
+    return None
+
+
+def create_venv(folder: Path = VENV) -> Path:
+    """A working virtual environment in ``folder``: kept, repaired or made; returns its Python."""
+    problem = venv_problem(folder)
+    if problem:
+        if not (folder / "pyvenv.cfg").is_file():
+            raise SystemExit(f"{problem}, and it is not a virtual environment: move it away.")
+        print(f"{problem}: making it again")
+        shutil.rmtree(folder)
+    if not folder.exists():
+        print(f"creating a virtual environment in {folder}")
+        try:
+            venv.create(folder, with_pip=True)
+        except subprocess.CalledProcessError:
+            shutil.rmtree(folder, ignore_errors=True)
+            version = "{}.{}".format(*sys.version_info[:2])
+            raise SystemExit(
+                f"This Python cannot make a virtual environment with pip. On Debian or Ubuntu: "
+                f"`sudo apt-get install python{version}-venv`, then run this command again "
+                "(or use conda and --here, see the README)."
+            ) from None
+    return venv_python(folder)
+
+
+def apt_install(*packages: str) -> bool:
+    """Install Debian packages when we are root on a Debian-like system; True when they were.
+
+    Any failure (not root, no network, a package this distribution names
+    differently) is reported and returns False: setup goes on without them.
+    """
+    wanted = " ".join(packages)
+    if not (shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0):
+        print(f"note: could not install {wanted} with apt-get (needs root on Debian or Ubuntu).")
+        return False
+    quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    status = run("apt-get", "update", "-qq", check=False, env=quiet)
+    if status == 0:
+        status = run("apt-get", "install", "-y", "-qq", *packages, check=False, env=quiet)
+    if status != 0:
+        print(f"note: apt-get could not install {wanted} (exit status {status}).")
+        return False
+    return True
+
+
+def pip_commands(python: Path, with_browser: bool, cpu: bool) -> list[list[str | Path]]:
+    """The pip commands that install the course (PyTorch's CPU build first when ``cpu``)."""
+    pip = [python, "-m", "pip", "install", "--quiet"]
+    commands = [[*pip, "--upgrade", "pip"]]
+    if cpu:
+        commands.append([*pip, "torch", "torchvision", "--index-url", TORCH_CPU_INDEX])
     extras = "dev,browser" if with_browser else "dev"
-    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    run(PYTHON, "-m", "pip", "install", "--quiet", "-e", f".[{extras}]")
+    commands.append([*pip, "-e", f".[{extras}]"])
     if with_browser and not (IPYWIDGETS7 / "ipywidgets").is_dir():
         pins = ("ipywidgets==7.7.1", "ipython_genutils==0.2.0")
-        run(PYTHON, "-m", "pip", "install", "--quiet", "--no-deps", "--target", IPYWIDGETS7, *pins)
-    wanted = [] if DEBIAN_DATA.exists() else ["dataset-fashion-mnist"]
-    if with_browser and not Path("/usr/bin/chromium").exists():
-        wanted += ["chromium", "chromium-driver"]
-    if wanted:
-        apt_install(*wanted)
+        commands.append([*pip, "--no-deps", "--target", IPYWIDGETS7, *pins])
+    return commands
+
+
+def setup(with_browser: bool, cpu: bool = False, here: bool = False) -> Path:
+    """Install the course and its data; returns the Python of the environment used."""
+    check_python()
+    if here:
+        python = Path(sys.executable)
+        print(f"installing into the active environment of {python}")
+    else:
+        python = create_venv()
+    for command in pip_commands(python, with_browser, cpu):
+        run(*command)
+    if not DEBIAN_DATA.exists() and not apt_install("dataset-fashion-mnist"):
+        # No Debian package: fetch the files into data/ (verified; nothing when already there).
+        if run(python, "-m", "metric_course.data", "download", check=False) != 0:
+            print("note: no Fashion-MNIST yet; the notebooks fall back to scikit-learn's digits.")
+    if with_browser and not CHROMIUM.exists() and not apt_install("chromium", "chromium-driver"):
+        print("note: without Chromium the browser test (tests/test_browser.py) is skipped.")
     # Prints where the data is found, or the three ways to get it.
-    run(PYTHON, "-m", "metric_course.data", "info", check=False)
+    run(python, "-m", "metric_course.data", "info", check=False)
+    return python
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def pytest_command(python: Path, device: str, pytest_args: list[str]) -> tuple[list, dict]:
+    """The pytest command of ``course.py test`` and its environment (CPU unless ``device``)."""
+    env = dict(os.environ)
+    if device == "cpu":
+        env["METRIC_COURSE_DEVICE"] = "cpu"
+    command = [
+        python,
+        "-m",
+        "pytest",
+        "tests",
+        "notebooks",
+        "--nbval-lax",
+        "--nbval-current-env",
+        "--nbval-sanitize-with",
+        "notebooks/nbval_sanitize.cfg",
+        "--durations=20",
+        "-m",
+        "",  # every test, the browser and ipywidgets 7 checks included
+        "--junit-xml=artifacts/pytest.xml",  # benchmarks/notebook_times.py --junit reads it
+        *pytest_args,
+    ]
+    return command, env
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("command", choices=["lab", "test", "setup"])
     parser.add_argument(
         "pytest_args", nargs="*", help="extra arguments for pytest (after 'test --')"
     )
-    args = parser.parse_args()
-    setup(with_browser=args.command == "test")
+    parser.add_argument(
+        "--cpu", action="store_true", help=f"install PyTorch's CPU-only build ({TORCH_CPU_INDEX})"
+    )
+    parser.add_argument(
+        "--here", action="store_true", help="use the active environment (conda) instead of .venv"
+    )
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "auto"],
+        default="cpu",
+        help="test: where the notebooks train; 'auto' lets them use a GPU (checked numbers "
+        "were made on a CPU and differ on a GPU)",
+    )
+    args = parser.parse_args(argv)
+    python = setup(with_browser=args.command == "test", cpu=args.cpu, here=args.here)
     if args.command == "lab":
         # JupyterLab refuses to start as root (containers, CI) unless told it is on purpose.
         as_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
-        return run(BIN / "jupyter", "lab", "notebooks", *as_root, check=False)
+        return run(python, "-m", "jupyter", "lab", "notebooks", *as_root, check=False)
     if args.command == "test":
-        return run(
-            PYTHON,
-            "-m",
-            "pytest",
-            "tests",
-            "notebooks",
-            "--nbval-lax",
-            "--nbval-current-env",
-            "--nbval-sanitize-with",
-            "notebooks/nbval_sanitize.cfg",
-            "--durations=20",
-            "-m",
-            "",  # every test, the browser and ipywidgets 7 checks included
-            "--junit-xml=artifacts/pytest.xml",  # benchmarks/notebook_times.py --junit reads it
-            *args.pytest_args,
-            check=False,
-        )
+        command, env = pytest_command(python, args.device, args.pytest_args)
+        return run(*command, check=False, env=env)
     return 0
 
 

@@ -154,6 +154,26 @@ class FewShotResult:
         )
 
 
+def nearest_neighbours(
+    embeddings: torch.Tensor, query: int, k: int = 8
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and distances of the ``k`` items nearest to item ``query`` (itself excluded).
+
+    Nearest first; Euclidean distance. Ties keep the lower index first.
+    """
+    embeddings = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32)
+    embeddings = embeddings.reshape(len(embeddings), -1)
+    if not 0 <= query < len(embeddings):
+        raise ValueError(f"query index {query} is outside 0..{len(embeddings) - 1}")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    k = min(k, len(embeddings) - 1)
+    distances = cross_distances(embeddings[query : query + 1], embeddings)[0].double()
+    distances[query] = float("inf")
+    order = np.lexsort((np.arange(len(distances)), distances.numpy()))[:k]  # stable on ties
+    return order, distances.numpy()[order]
+
+
 def classify_by_prototypes(
     support: torch.Tensor, support_labels: torch.Tensor, queries: torch.Tensor
 ) -> torch.Tensor:

@@ -1,0 +1,252 @@
+"""course.py on machines unlike ours: old Python, broken .venv, no apt-get, a GPU, conda.
+
+course.py is imported as a module and every command it would run is recorded
+by a stand-in for ``subprocess.run``: nothing is installed here.
+"""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("course_script", ROOT / "course.py")
+course = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(course)
+
+THIS_PYTHON = "{}.{}".format(*sys.version_info[:2])
+
+
+class Recorder:
+    """Stands in for subprocess.run: records each command, answers with ``answer(command)``."""
+
+    def __init__(self, answer=lambda command: (0, "", "")):
+        self.answer = answer
+        self.calls = []
+
+    def __call__(self, command, **kwargs):
+        self.calls.append((list(command), kwargs))
+        status, out, err = self.answer(list(command))
+        if kwargs.get("check") and status:
+            raise subprocess.CalledProcessError(status, command)
+        return subprocess.CompletedProcess(command, status, out, err)
+
+    @property
+    def commands(self):
+        return [" ".join(command) for command, _ in self.calls]
+
+
+@pytest.fixture
+def recorder(monkeypatch):
+    recorder = Recorder()
+    monkeypatch.setattr(course.subprocess, "run", recorder)
+    return recorder
+
+
+def fake_venv(folder: Path, with_python: bool = True) -> Path:
+    (folder / "bin").mkdir(parents=True)
+    (folder / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    if with_python:
+        (folder / "bin" / "python").write_text("")
+    return folder
+
+
+@pytest.fixture
+def made(monkeypatch):
+    """Records venv.create and makes a fresh folder in its place."""
+    created = []
+
+    def create(folder, with_pip):
+        created.append(Path(folder))
+        fake_venv(Path(folder))
+
+    monkeypatch.setattr(course.venv, "create", create)
+    return created
+
+
+# ------------------------------------------------------------------ the Python version
+
+
+@pytest.mark.parametrize("version", [(3, 9, 6), (3, 8, 10), (2, 7, 18)])
+def test_an_old_python_is_refused_with_what_to_install(version):
+    with pytest.raises(SystemExit) as stop:
+        course.check_python(version)
+    message = str(stop.value)
+    assert f"this is Python {'.'.join(map(str, version))}" in message
+    assert "needs Python 3.10 or newer" in message
+    assert "Install Python 3.12" in message and "python3.12 course.py lab" in message
+
+
+@pytest.mark.parametrize("version", [(3, 10, 0), (3, 13, 1), (4, 0, 0)])
+def test_a_recent_python_is_accepted(version):
+    course.check_python(version)
+
+
+def test_the_version_is_checked_before_a_venv_is_made(monkeypatch, recorder, made):
+    monkeypatch.setattr(course.sys, "version_info", (3, 9, 6, "final", 0))
+    with pytest.raises(SystemExit, match=r"needs Python 3\.10"):
+        course.main(["lab"])
+    assert made == [] and recorder.calls == []
+
+
+# ------------------------------------------------------------------ the virtual environment
+
+
+def test_a_healthy_venv_is_kept(tmp_path, made):
+    folder = fake_venv(tmp_path / ".venv")
+    probe = Recorder(lambda command: (0, THIS_PYTHON + "\n", ""))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(course.subprocess, "run", probe)
+        assert course.venv_problem(folder) is None
+        assert course.create_venv(folder) == folder / "bin" / "python"
+    assert made == []
+    assert "import sys, pip" in probe.commands[0]
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        ((1, "", "ModuleNotFoundError: No module named 'pip'"), "has no pip"),
+        ((0, "3.8\n", ""), f"was made by Python 3.8, and this is Python {THIS_PYTHON}"),
+        ((1, "", "Segmentation fault"), "does not run: Segmentation fault"),
+    ],
+)
+def test_a_broken_venv_is_made_again(tmp_path, monkeypatch, made, capsys, answer, problem):
+    folder = fake_venv(tmp_path / ".venv")
+    (folder / "bin" / "stale").write_text("")
+    monkeypatch.setattr(course.subprocess, "run", Recorder(lambda command: answer))
+    assert problem in course.venv_problem(folder)
+    assert course.create_venv(folder) == folder / "bin" / "python"
+    assert made == [folder]
+    assert not (folder / "bin" / "stale").exists(), "the old folder is removed first"
+    assert problem in capsys.readouterr().out
+
+
+def test_a_venv_whose_python_is_gone_is_made_again(tmp_path, recorder, made):
+    folder = fake_venv(tmp_path / ".venv", with_python=False)
+    assert "has no working Python" in course.venv_problem(folder)
+    course.create_venv(folder)
+    assert made == [folder] and recorder.calls == []
+
+
+def test_a_folder_that_is_not_a_venv_is_left_alone(tmp_path, recorder, made):
+    folder = tmp_path / ".venv"
+    (folder / "notes").mkdir(parents=True)
+    with pytest.raises(SystemExit, match="not a virtual environment: move it away"):
+        course.create_venv(folder)
+    assert (folder / "notes").is_dir() and made == []
+
+
+def test_no_ensurepip_says_which_package_to_install(tmp_path, monkeypatch):
+    def create(folder, with_pip):
+        Path(folder).mkdir()
+        raise subprocess.CalledProcessError(1, ["ensurepip"])
+
+    monkeypatch.setattr(course.venv, "create", create)
+    with pytest.raises(SystemExit, match=rf"apt-get install python{THIS_PYTHON}-venv"):
+        course.create_venv(tmp_path / ".venv")
+    assert not (tmp_path / ".venv").exists(), "no pip-less folder is left behind"
+
+
+# ------------------------------------------------------------------ apt-get and its fallbacks
+
+
+@pytest.fixture
+def as_root_on_debian(monkeypatch, tmp_path):
+    monkeypatch.setattr(course.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(course.os, "geteuid", lambda: 0, raising=False)
+    monkeypatch.setattr(course, "DEBIAN_DATA", tmp_path / "no-debian-data")
+    monkeypatch.setattr(course, "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.setattr(course, "IPYWIDGETS7", tmp_path / "ipywidgets7")
+    monkeypatch.setattr(course, "create_venv", lambda: Path("/venv/bin/python"))
+
+
+def test_an_apt_failure_falls_back_and_setup_goes_on(as_root_on_debian, monkeypatch, capsys):
+    recorder = Recorder(lambda command: (100 if command[0] == "apt-get" else 0, "", ""))
+    monkeypatch.setattr(course.subprocess, "run", recorder)
+    assert course.setup(with_browser=True) == Path("/venv/bin/python")
+    out = capsys.readouterr().out
+    assert "apt-get could not install dataset-fashion-mnist (exit status 100)" in out
+    assert "apt-get could not install chromium chromium-driver (exit status 100)" in out
+    assert "the browser test (tests/test_browser.py) is skipped" in out
+    assert "/venv/bin/python -m metric_course.data download" in recorder.commands
+    assert recorder.commands[-1] == "/venv/bin/python -m metric_course.data info"
+
+
+def test_apt_install_failure_of_update_or_install_returns_false(as_root_on_debian, monkeypatch):
+    for failing in ("update", "install"):
+        recorder = Recorder(lambda command, f=failing: (int(f in command), "", ""))
+        monkeypatch.setattr(course.subprocess, "run", recorder)
+        assert course.apt_install("chromium") is False
+    recorder = Recorder()
+    monkeypatch.setattr(course.subprocess, "run", recorder)
+    assert course.apt_install("chromium") is True
+    assert recorder.commands == ["apt-get update -qq", "apt-get install -y -qq chromium"]
+    assert recorder.calls[1][1]["env"]["DEBIAN_FRONTEND"] == "noninteractive"
+
+
+def test_without_root_apt_is_not_tried(as_root_on_debian, monkeypatch, recorder, capsys):
+    monkeypatch.setattr(course.os, "geteuid", lambda: 1000, raising=False)
+    assert course.apt_install("chromium") is False
+    assert recorder.calls == []
+    assert "needs root" in capsys.readouterr().out
+
+
+def test_when_the_data_cannot_be_had_setup_says_what_the_notebooks_use(
+    as_root_on_debian, monkeypatch, capsys
+):
+    answer = {"apt-get": 100, "download": 1}
+    recorder = Recorder(lambda command: (max(answer.get(p, 0) for p in command), "", ""))
+    monkeypatch.setattr(course.subprocess, "run", recorder)
+    course.setup(with_browser=False)
+    assert "no Fashion-MNIST yet" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ the CPU, --cpu and --here
+
+
+def test_course_test_runs_the_notebooks_on_the_cpu(as_root_on_debian, monkeypatch, recorder):
+    monkeypatch.delenv("METRIC_COURSE_DEVICE", raising=False)
+    monkeypatch.setattr(course, "setup", lambda **kwargs: Path("/venv/bin/python"))
+    assert course.main(["test", "--", "-k", "loss"]) == 0
+    command, options = recorder.calls[-1]
+    assert options["env"]["METRIC_COURSE_DEVICE"] == "cpu"
+    assert command[:5] == ["/venv/bin/python", "-m", "pytest", "tests", "notebooks"]
+    assert command[-2:] == ["-k", "loss"]
+
+
+def test_device_auto_lets_the_notebooks_pick(monkeypatch, recorder):
+    monkeypatch.delenv("METRIC_COURSE_DEVICE", raising=False)
+    monkeypatch.setattr(course, "setup", lambda **kwargs: Path("/venv/bin/python"))
+    course.main(["test", "--device", "auto"])
+    assert "METRIC_COURSE_DEVICE" not in recorder.calls[-1][1]["env"]
+
+
+def test_cpu_installs_torch_from_pytorchs_cpu_index_first():
+    python = Path("/venv/bin/python")
+    default = [" ".join(map(str, c)) for c in course.pip_commands(python, False, cpu=False)]
+    cpu = [" ".join(map(str, c)) for c in course.pip_commands(python, False, cpu=True)]
+    assert not any("--index-url" in command for command in default)
+    wheel_index = (
+        "/venv/bin/python -m pip install --quiet torch torchvision "
+        "--index-url https://download.pytorch.org/whl/cpu"
+    )
+    assert cpu == [default[0], wheel_index, *default[1:]]
+    assert cpu[-1].endswith("-e .[dev]")
+
+
+def test_cpu_reaches_pip_from_the_command_line(as_root_on_debian, monkeypatch, recorder):
+    monkeypatch.setattr(course, "DEBIAN_DATA", ROOT)  # data found: no apt-get
+    course.main(["setup", "--cpu"])
+    assert any("--index-url https://download.pytorch.org/whl/cpu" in c for c in recorder.commands)
+
+
+def test_here_installs_into_the_active_environment(as_root_on_debian, monkeypatch, recorder):
+    monkeypatch.setattr(course, "DEBIAN_DATA", ROOT)
+    monkeypatch.setattr(course, "create_venv", lambda: pytest.fail(".venv must not be made"))
+    assert course.setup(with_browser=False, here=True) == Path(sys.executable)
+    assert recorder.commands[0].startswith(f"{sys.executable} -m pip install")
+    course.main(["lab", "--here"])
+    assert f"{sys.executable} -m jupyter lab notebooks" in recorder.commands[-1]
