@@ -56,6 +56,10 @@ MNIST and Omniglot come through torchvision and need a download once.
 From a shell, for instructors preparing a classroom without network::
 
     python -m metric_course.data download [--data-dir DIR] [--mnist] [--omniglot]
+
+``download`` always fetches Fashion-MNIST and Omniglot's small official files
+(:mod:`metric_course.omniglot`); ``--mnist`` and ``--omniglot`` add the
+torchvision sets.
     python -m metric_course.data info
 """
 
@@ -91,7 +95,7 @@ FASHION_MNIST_CLASSES: tuple[str, ...] = (
     "Ankle boot",
 )
 DIGIT_CLASSES: tuple[str, ...] = tuple(str(digit) for digit in range(10))
-DATASET_NAMES: tuple[str, ...] = ("fashion-mnist", "digits", "mnist", "omniglot")
+DATASET_NAMES: tuple[str, ...] = ("fashion-mnist", "digits", "mnist", "omniglot", "omniglot-small")
 
 DATA_ENV = "METRIC_COURSE_DATA"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -144,7 +148,8 @@ class ImageDataset:
 
     ``images`` is a float32 tensor (N, 1, H, W) with values in [0, 1];
     ``labels`` an int64 tensor (N,) whose values index ``class_names``;
-    ``name`` says which dataset and split; ``source`` where it was found.
+    ``name`` says which dataset and split; ``source`` where it was found;
+    ``drawers``, when known (Omniglot), which person drew each image.
     Indexing gives ``(image, label)``, so it works with a ``DataLoader``
     (and with ``PKSampler`` as its ``batch_sampler``).
     """
@@ -154,6 +159,7 @@ class ImageDataset:
     class_names: tuple[str, ...]
     name: str = ""
     source: str = ""
+    drawers: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.images, torch.Tensor) or self.images.ndim != 4:
@@ -201,10 +207,16 @@ class ImageDataset:
         return tuple(torch.unique(self.labels).tolist())
 
     def subset(self, indices: Sequence[int] | torch.Tensor | np.ndarray) -> ImageDataset:
-        """The images at ``indices``, with their labels, class names and source."""
+        """The images at ``indices``, with their labels (and drawers), class names and source."""
         indices = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        drawers = None if self.drawers is None else self.drawers[indices]
         return ImageDataset(
-            self.images[indices], self.labels[indices], self.class_names, self.name, self.source
+            self.images[indices],
+            self.labels[indices],
+            self.class_names,
+            self.name,
+            self.source,
+            drawers,
         )
 
     def select_classes(self, classes: Sequence[int]) -> ImageDataset:
@@ -566,10 +578,24 @@ def load_dataset(
       each, resized to 28×28; ``"train"`` is the background set and ``"test"``
       the evaluation set, whose characters are all different (already
       class-disjoint). torchvision, needs a download once.
+    - ``"omniglot-small"``: Omniglot's 8 background-small alphabets (242
+      characters, 4,840 images, 28×28) from the course data folder
+      (:mod:`metric_course.omniglot`); one set, split by alphabet with
+      ``course_data("omniglot-small")``.
     """
     key = name.lower().replace("_", "-")
     if key not in DATASET_NAMES:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
+    if key == "omniglot-small":
+        if split != "train":
+            raise ValueError(
+                "omniglot-small is one set of 8 alphabets (load it with split='train'); split it "
+                "by alphabet with course_data('omniglot-small'), and test one-shot recognition "
+                "with metric_course.few_shot.load_one_shot_runs()"
+            )
+        from .omniglot import load_omniglot_small
+
+        return load_omniglot_small(data_dir, download)
     _check_split(split)
     if key == "fashion-mnist":
         return load_fashion_mnist(split, data_dir, download)
@@ -687,18 +713,35 @@ def course_data(
     data_dir: str | Path | None = None,
     download: bool = False,
 ) -> CourseData:
-    """The train / val / test_seen / test_unseen parts of a 10-class dataset.
+    """The train / val / test_seen / test_unseen parts of a 10-class dataset, or of Omniglot.
 
     ``split`` is a name from :data:`SPLITS` or a tuple of seen classes.
     ``val_classes`` (a subset of the seen classes, at least two, or none) are
     held out of training for validation. ``max_per_class`` caps each class of
     ``train`` and ``val``, ``max_test_per_class`` each class of the test parts.
+
+    For ``"omniglot-small"`` the split is by alphabet: ``split`` names an entry
+    of :data:`metric_course.omniglot.OMNIGLOT_SPLITS`, which also fixes the
+    validation alphabets (see :func:`metric_course.omniglot.omniglot_course_data`).
     """
     key = dataset.lower().replace("_", "-")
+    if key == "omniglot-small":
+        if val_classes:
+            raise ValueError(
+                "Omniglot's validation classes are whole alphabets, named by the split: pass "
+                "split='default' or another name of metric_course.omniglot.OMNIGLOT_SPLITS "
+                "instead of val_classes"
+            )
+        from .omniglot import omniglot_course_data
+
+        return omniglot_course_data(
+            split, max_per_class, max_test_per_class, seed, data_dir, download
+        )
     if key == "omniglot":
         raise ValueError(
             "Omniglot's own splits are already class-disjoint: train on "
-            "load_dataset('omniglot', 'train') and test on load_dataset('omniglot', 'test')"
+            "load_dataset('omniglot', 'train') and test on load_dataset('omniglot', 'test'), "
+            "or use course_data('omniglot-small') for the 8 small alphabets split by alphabet"
         )
     train_file = load_dataset(key, "train", data_dir, download)
     test_file = load_dataset(key, "test", data_dir, download)
@@ -747,6 +790,16 @@ def describe_data(data_dir: str | Path | None = None) -> tuple[str, bool]:
             status, usable = str(error), False
         lines.append(f"fashion-mnist  {split:<5} {status}")
     lines.append(f"digits         {load_digits_dataset('train').source}")
+    from .omniglot import OMNIGLOT_FILES, verified_omniglot_file
+
+    for file in OMNIGLOT_FILES:
+        try:
+            status = f"{verified_omniglot_file(file, data_dir)}, verified"
+        except DatasetNotFoundError:
+            status = "not found (python -m metric_course.data download)"
+        except CorruptDatasetError as error:
+            status = str(error)
+        lines.append(f"omniglot-small {file}: {status}")
     for name in ("mnist", "omniglot"):
         for split in SPLIT_FILES:
             found = [
@@ -774,7 +827,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("command", choices=["download", "info"])
     parser.add_argument("--data-dir", help=f"the data folder (default: ${DATA_ENV} or data/)")
     parser.add_argument("--mnist", action="store_true", help="also download MNIST (online)")
-    parser.add_argument("--omniglot", action="store_true", help="also download Omniglot (online)")
+    parser.add_argument(
+        "--omniglot",
+        action="store_true",
+        help="also download Omniglot's full background and evaluation sets (online)",
+    )
     args = parser.parse_args(argv)
     if args.command == "info":
         text, usable = describe_data(args.data_dir)
@@ -787,6 +844,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(download_fashion_mnist(args.data_dir))
     except (DatasetNotFoundError, CorruptDatasetError) as error:
         print(f"Fashion-MNIST: {error}", file=sys.stderr)
+        ok = False
+    from .omniglot import download_omniglot
+
+    try:
+        print(download_omniglot(args.data_dir))
+    except (DatasetNotFoundError, CorruptDatasetError) as error:
+        print(f"Omniglot: {error}", file=sys.stderr)
         ok = False
     for name in [n for n in ("mnist", "omniglot") if getattr(args, n)]:
         root = default_data_dir(args.data_dir)

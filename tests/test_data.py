@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from metric_course import data
+from metric_course import data, omniglot
 from metric_course.data import (
     FASHION_MNIST_CLASSES,
     SPLITS,
@@ -76,6 +76,8 @@ def isolated(tmp_path, monkeypatch):
         for name, array in tiny_fashion_arrays(0).items()
     }
     monkeypatch.setattr(data, "FASHION_MNIST_FILES", table)
+    # `download` also fetches Omniglot's small files (tested in test_omniglot.py): no network here.
+    monkeypatch.setattr(omniglot, "download_omniglot", lambda data_dir: "Omniglot: not fetched")
     return tmp_path
 
 

@@ -1,0 +1,185 @@
+"""Omniglot background-small: loading, deduplication, alphabet splits, clear errors."""
+
+import hashlib
+import io
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from metric_course import data, omniglot
+
+
+def png(value: int) -> bytes:
+    """A 105×105 black-on-white PNG with a dark square whose size encodes ``value``."""
+    image = np.full((105, 105), 255, dtype=np.uint8)
+    image[10 : 10 + 5 * value, 10 : 10 + 5 * value] = 0
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_zip(path, top, alphabets, drawers=3):
+    """A zip laid out like the official ones: top/alphabet/characterNN/ID_drawer.png."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for alphabet, characters in alphabets.items():
+            for c in range(1, characters + 1):
+                for d in range(1, drawers + 1):
+                    archive.writestr(
+                        f"{top}/{alphabet}/character{c:02d}/0{c:03d}_{d:02d}.png", png(c)
+                    )
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def fake_omniglot(tmp_path, monkeypatch):
+    """Two tiny zips sharing alphabet "Greek", in a course data folder named by the env var."""
+    folder = tmp_path / "data" / "omniglot"
+    folder.mkdir(parents=True)
+    md5_1 = write_zip(
+        folder / "images_background_small1.zip",
+        "images_background_small1",
+        {"Greek": 2, "Korean": 3},
+    )
+    md5_2 = write_zip(
+        folder / "images_background_small2.zip",
+        "images_background_small2",
+        {"Greek": 2, "Tagalog": 2},
+    )
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "data"))
+    files = dict(omniglot.OMNIGLOT_FILES)
+    files["images_background_small1.zip"] = ("images_background_small1.zip", md5_1)
+    files["images_background_small2.zip"] = ("images_background_small2.zip", md5_2)
+    monkeypatch.setattr(omniglot, "OMNIGLOT_FILES", files)
+    omniglot._background_small_arrays.cache_clear()
+    return folder
+
+
+def test_shared_alphabets_are_loaded_once_with_drawers(fake_omniglot):
+    dataset = data.load_dataset("omniglot-small")
+    assert dataset.class_names == (
+        "Greek/character01", "Greek/character02",
+        "Korean/character01", "Korean/character02", "Korean/character03",
+        "Tagalog/character01", "Tagalog/character02",
+    )  # fmt: skip
+    assert len(dataset) == 7 * 3
+    assert dataset.drawers.tolist() == [1, 2, 3] * 7
+    assert dataset.images.shape[1:] == (1, 28, 28)
+    # Strokes bright on dark: the dark square of the PNG becomes bright, and grows with c.
+    brightness = dataset.images.mean((1, 2, 3))
+    assert 0 < brightness[0] < brightness[3] < brightness[12] < 1
+    assert dataset.images.min() == 0 and dataset.images.max() == 1
+
+
+def test_the_decoded_arrays_are_cached_next_to_the_zips(fake_omniglot, monkeypatch):
+    first = data.load_dataset("omniglot-small")
+    assert len(list(fake_omniglot.glob("*.npz"))) == 1
+    omniglot._background_small_arrays.cache_clear()
+    monkeypatch.setattr(omniglot, "_decode_background_small", lambda zips: pytest.fail("decoded"))
+    again = data.load_dataset("omniglot-small")
+    assert torch.equal(first.images, again.images) and torch.equal(first.drawers, again.drawers)
+
+
+def test_a_damaged_zip_names_the_file_and_the_fix(fake_omniglot):
+    path = fake_omniglot / "images_background_small2.zip"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(data.CorruptDatasetError, match=r"images_background_small2.zip.*download"):
+        data.load_dataset("omniglot-small")
+
+
+def test_missing_files_list_the_ways_to_get_them(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
+    with pytest.raises(data.DatasetNotFoundError) as error:
+        data.course_data("omniglot-small")
+    message = str(error.value)
+    assert "images_background_small1.zip" in message and "copy" in message
+    assert "python -m metric_course.data download" in message and "torchvision" in message
+
+
+def test_download_fetches_missing_and_damaged_files_only(tmp_path):
+    contents = {name: f"content of {name}".encode() for name in omniglot.OMNIGLOT_FILES}
+    table = {
+        name: (remote, hashlib.md5(contents[name]).hexdigest())
+        for name, (remote, _) in omniglot.OMNIGLOT_FILES.items()
+    }
+    asked = []
+
+    def fake_fetch(url):
+        asked.append(url)
+        return contents[url.rsplit("/", 1)[1]]
+
+    original = omniglot.OMNIGLOT_FILES
+    omniglot.OMNIGLOT_FILES = table
+    try:
+        message = omniglot.download_omniglot(tmp_path, fetch=fake_fetch)
+        assert "downloaded" in message and len(asked) == 3
+        assert asked[2] == omniglot.OFFICIAL_URL + "one-shot-classification/all_runs.zip"
+        (tmp_path / "omniglot" / "all_runs.zip").write_bytes(b"damaged")
+        asked.clear()
+        omniglot.download_omniglot(tmp_path, fetch=fake_fetch)
+        assert asked == [omniglot.OFFICIAL_URL + "one-shot-classification/all_runs.zip"]
+        assert (tmp_path / "omniglot" / "all_runs.zip").read_bytes() == contents["all_runs.zip"]
+        with pytest.raises(data.CorruptDatasetError, match="MD5"):
+            (tmp_path / "omniglot" / "all_runs.zip").unlink()
+            omniglot.download_omniglot(tmp_path, fetch=lambda url: b"wrong")
+
+        def offline(url):
+            raise OSError("no network")
+
+        (tmp_path / "omniglot" / "all_runs.zip").unlink(missing_ok=True)
+        with pytest.raises(data.DatasetNotFoundError, match=r"no network.*copy"):
+            omniglot.download_omniglot(tmp_path, fetch=offline)
+    finally:
+        omniglot.OMNIGLOT_FILES = original
+
+
+def test_bad_splits_and_arguments_say_what_is_valid():
+    with pytest.raises(ValueError, match="default"):
+        omniglot.resolve_alphabet_split("nope")
+    with pytest.raises(ValueError, match="unknown alphabet"):
+        omniglot.resolve_alphabet_split(omniglot.AlphabetSplit(val=(), unseen=("Klingon",)))
+    with pytest.raises(ValueError, match="both"):
+        omniglot.resolve_alphabet_split(omniglot.AlphabetSplit(val=("Greek",), unseen=("Greek",)))
+    with pytest.raises(ValueError, match="val_classes"):
+        data.course_data("omniglot-small", val_classes=(0, 1))
+    with pytest.raises(ValueError, match="course_data"):
+        data.load_dataset("omniglot-small", "test")
+
+
+# ---------------------------------------------------------------- the real files
+
+real_files = pytest.mark.skipif(
+    omniglot.find_omniglot_file("images_background_small1.zip") is None
+    or omniglot.find_omniglot_file("images_background_small2.zip") is None,
+    reason="Omniglot's zips are not in the course data folder (.ci/run copies them)",
+)
+
+
+@real_files
+def test_the_real_files_hold_8_alphabets_242_characters_4840_images():
+    dataset = data.load_dataset("omniglot-small")
+    assert len(dataset) == 4_840 and len(dataset.class_names) == 242
+    assert {omniglot.alphabet_of(name) for name in dataset.class_names} == set(omniglot.ALPHABETS)
+    assert torch.bincount(dataset.labels).tolist() == [20] * 242
+    assert sorted(set(dataset.drawers.tolist())) == list(range(1, 21))
+    assert 0.03 < dataset.images.mean() < 0.2  # mostly dark background, bright strokes
+
+
+@real_files
+@pytest.mark.parametrize("split", list(omniglot.OMNIGLOT_SPLITS))
+def test_real_splits_are_by_alphabet_and_disjoint(split):
+    parts = data.course_data("omniglot-small", split)
+    alphabets = {
+        part: {omniglot.alphabet_of(parts.class_names[c]) for c in getattr(parts, part).classes}
+        for part in ("train", "val", "test_seen", "test_unseen")
+    }
+    chosen = omniglot.OMNIGLOT_SPLITS[split]
+    assert alphabets["val"] == set(chosen.val) and alphabets["test_unseen"] == set(chosen.unseen)
+    assert alphabets["train"] == alphabets["test_seen"]
+    assert not alphabets["train"] & (alphabets["val"] | alphabets["test_unseen"])
+    assert set(parts.train.classes) == set(parts.test_seen.classes) == set(parts.train_classes)
+    assert set(parts.test_seen.drawers.tolist()) == set(omniglot.TEST_SEEN_DRAWERS)
+    assert not set(parts.train.drawers.tolist()) & set(omniglot.TEST_SEEN_DRAWERS)
+    assert len(parts.train) + len(parts.val) + len(parts.test_seen) + len(parts.test_unseen) == 4840
