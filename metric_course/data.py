@@ -409,13 +409,27 @@ def load_fashion_mnist(
 
 
 def _download_with_torchvision(folder: Path) -> None:
-    """Download the four Fashion-MNIST files into ``folder`` (needs network)."""
+    """Download the four compressed Fashion-MNIST files into ``folder`` (needs network)."""
     from torchvision.datasets import FashionMNIST
 
-    with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
-        FashionMNIST(tmp, train=True, download=True)  # fetches all four files
-        for name in FASHION_MNIST_FILES:
-            shutil.copyfile(Path(tmp, "FashionMNIST", "raw", f"{name}.gz"), folder / f"{name}.gz")
+    FashionMNIST(folder, train=True, download=True)  # fetches all four files
+    for name in FASHION_MNIST_FILES:
+        os.replace(folder / "FashionMNIST" / "raw" / f"{name}.gz", folder / f"{name}.gz")
+
+
+def _fetch_fashion_mnist(folder: Path, data_dir: str | Path | None) -> str:
+    """Put the four compressed files in ``folder`` from the Debian package or torchvision."""
+    debian = [_find_file(DEBIAN_DIR, name) for name in FASHION_MNIST_FILES]
+    if all(debian):
+        for source in debian:
+            shutil.copyfile(source, folder / source.name)
+        return f"copied from {_describe_source(DEBIAN_DIR)}"
+    try:
+        _download_with_torchvision(folder)
+    except (RuntimeError, OSError) as error:
+        message = _not_found_message("Fashion-MNIST", data_dir)
+        raise DatasetNotFoundError(f"the download failed ({error}).\n{message}") from error
+    return "downloaded with torchvision"
 
 
 def download_fashion_mnist(data_dir: str | Path | None = None) -> str:
@@ -424,33 +438,42 @@ def download_fashion_mnist(data_dir: str | Path | None = None) -> str:
     Nothing is done when they are there already; otherwise the files are
     copied from the Debian package when it is installed, else downloaded
     with torchvision. Offline with neither: :class:`DatasetNotFoundError`.
+    Good files are never deleted: a missing or damaged file is replaced only
+    once a fresh copy is in hand and verified, so a failed run changes nothing.
     """
     folder = default_data_dir(data_dir) / "fashion-mnist"
-    present = [_find_file(folder, name) for name in FASHION_MNIST_FILES]
-    if all(present):
-        try:
-            for path in present:
-                read_idx(path, FASHION_MNIST_FILES[path.name.removesuffix(".gz")])
-            return f"Fashion-MNIST: already in {folder}, verified"
-        except CorruptDatasetError as error:
-            print(f"replacing the files in {folder}: {error}", file=sys.stderr)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in FASHION_MNIST_FILES:
-        (folder / name).unlink(missing_ok=True)  # only the fresh .gz copy must remain
-    debian = [_find_file(DEBIAN_DIR, name) for name in FASHION_MNIST_FILES]
-    if all(debian):
-        for source in debian:
-            shutil.copyfile(source, folder / source.name)
-        how = f"copied from {_describe_source(DEBIAN_DIR)}"
-    else:
-        try:
-            _download_with_torchvision(folder)
-        except (RuntimeError, OSError) as error:
-            message = _not_found_message("Fashion-MNIST", data_dir)
-            raise DatasetNotFoundError(f"the download failed ({error}).\n{message}") from error
-        how = "downloaded with torchvision"
+    needed = []
     for name, expected in FASHION_MNIST_FILES.items():
-        read_idx(folder / f"{name}.gz", expected)
+        path = _find_file(folder, name)
+        try:
+            if path is None:
+                needed.append(name)
+            else:
+                read_idx(path, expected)
+        except CorruptDatasetError as error:
+            print(f"replacing a damaged file: {error}", file=sys.stderr)
+            needed.append(name)
+    if not needed:
+        return f"Fashion-MNIST: already in {folder}, verified"
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".download-", dir=folder) as fresh:
+        how = _fetch_fashion_mnist(Path(fresh), data_dir)
+        copies = {name: _find_file(Path(fresh), name) for name in needed}
+        for name, copy in copies.items():
+            if copy is None:
+                raise DatasetNotFoundError(f"{name} was not {how}; {folder} was left as it was")
+            try:
+                read_idx(copy, FASHION_MNIST_FILES[name])
+            except CorruptDatasetError as error:
+                raise CorruptDatasetError(
+                    f"the fresh copy of {name} ({how}) is damaged too, so {folder} was left as "
+                    f"it was: {error}"
+                ) from error
+        for name, copy in copies.items():  # a rename is atomic: a file is old or new, never half
+            os.replace(copy, folder / copy.name)
+            for stale in (folder / name, folder / f"{name}.gz"):  # the damaged other form
+                if stale.name != copy.name:
+                    stale.unlink(missing_ok=True)
     return f"Fashion-MNIST: {how} into {folder}, verified"
 
 

@@ -33,7 +33,12 @@ import torch.nn.functional as F
 
 
 def check_embeddings(embeddings: torch.Tensor, name: str = "embeddings") -> None:
-    """Raise ``ValueError`` unless ``embeddings`` is a 2-D floating-point tensor."""
+    """Raise ``ValueError`` unless ``embeddings`` is a 2-D floating-point tensor of finite numbers.
+
+    One NaN row is not a local problem: centring (below) spreads it to every
+    distance, and a ranking then puts each query first among its own
+    neighbours, so metrics come out perfect. The error names the rows instead.
+    """
     if not isinstance(embeddings, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(embeddings).__name__}")
     if embeddings.ndim != 2:
@@ -43,6 +48,15 @@ def check_embeddings(embeddings: torch.Tensor, name: str = "embeddings") -> None
         )
     if not embeddings.is_floating_point():
         raise ValueError(f"{name} must be floating point, got {embeddings.dtype}; use .float()")
+    finite_rows = torch.isfinite(embeddings).all(1)
+    if not finite_rows.all():
+        rows = (~finite_rows).nonzero().flatten().tolist()
+        listed = ", ".join(map(str, rows[:10])) + (", …" if len(rows) > 10 else "")
+        raise ValueError(
+            f"NaN or infinity in {name}: {len(rows)} of {len(embeddings)} rows ({listed}); "
+            "a network outputs these when its input holds NaN or its training diverged "
+            "(then lower the learning rate)"
+        )
 
 
 def _at_least_float32(x: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,7 @@ import torch
 from sklearn.metrics import roc_auc_score, roc_curve
 from torch import nn
 
-from .distances import cross_distances
+from .distances import check_embeddings, cross_distances
 
 
 @torch.no_grad()
@@ -60,8 +60,7 @@ def embed(
 
 
 def _check_embeddings_and_labels(embeddings: torch.Tensor, labels: torch.Tensor) -> None:
-    if embeddings.ndim != 2:
-        raise ValueError(f"embeddings must be 2-D (N, D), got shape {tuple(embeddings.shape)}")
+    check_embeddings(embeddings)
     if labels.ndim != 1 or len(labels) != len(embeddings):
         raise ValueError(
             f"labels must be 1-D with one label per embedding: got labels of shape "
@@ -282,6 +281,7 @@ def pair_distances(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Distances of ``n_pairs`` random pairs (half similar) and whether each is similar."""
     embeddings = _as_tensor(embeddings).float()
+    check_embeddings(embeddings)
     first, second, same = sample_pairs(labels, n_pairs, seed)
     distances = (embeddings[first] - embeddings[second]).norm(dim=1)
     return distances.numpy(), same.numpy()

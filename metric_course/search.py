@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .distances import check_embeddings
+
 INDEX_KINDS = ("flat", "ivf", "hnsw")
 INSTALL_HINT = (
     'install it with `pip install "metric-course[search]"` (or `pip install faiss-cpu`; '
@@ -64,8 +66,7 @@ def _as_float32(vectors: torch.Tensor | np.ndarray, what: str) -> np.ndarray:
     array = np.ascontiguousarray(vectors, dtype=np.float32)
     if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"{what} must be a non-empty 2-D (N, D) array, got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{what} contain NaN or infinity; check the model's outputs")
+    check_embeddings(torch.from_numpy(array), what)
     return array
 
 
@@ -195,6 +196,8 @@ def torch_search(
             f"queries (Q, D) and gallery (G, D) must share D, got {tuple(queries.shape)} "
             f"and {tuple(gallery.shape)}"
         )
+    check_embeddings(queries, "queries")
+    check_embeddings(gallery, "gallery")
     if not 1 <= k <= len(gallery):
         raise ValueError(f"k must be between 1 and the gallery size {len(gallery)}, got {k}")
     gallery_norms = (gallery**2).sum(1)

@@ -263,7 +263,7 @@ def test_download_falls_back_to_torchvision(isolated, monkeypatch):
 
     monkeypatch.setattr(data, "_download_with_torchvision", fake_torchvision_download)
     dataset = load_fashion_mnist("test", data_dir=isolated / "class", download=True)
-    assert calls == [isolated / "class" / "fashion-mnist"]
+    assert [folder.parent for folder in calls] == [isolated / "class" / "fashion-mnist"]
     assert len(dataset) == TINY_SIZES["test"]
 
 
@@ -283,6 +283,50 @@ def test_a_downloaded_file_that_fails_its_checksum_is_an_error(isolated, monkeyp
     monkeypatch.setattr(data, "_download_with_torchvision", lambda f: write_fashion(f, offset=3))
     with pytest.raises(CorruptDatasetError):
         data.download_fashion_mnist(isolated / "class")
+
+
+def folder_contents(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in folder.iterdir()}
+
+
+def test_an_offline_download_keeps_the_good_files(isolated, monkeypatch):
+    def offline(folder: Path) -> None:
+        raise OSError("no network")
+
+    monkeypatch.setattr(data, "_download_with_torchvision", offline)
+    folder = isolated / "classroom" / "fashion-mnist"
+    write_fashion(folder, compress=False)
+    (folder / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01")
+    before = folder_contents(folder)
+    with pytest.raises(DatasetNotFoundError, match="no network"):
+        data.download_fashion_mnist(isolated / "classroom")
+    assert folder_contents(folder) == before  # three good files and the damaged one, no leftovers
+    assert len(load_fashion_mnist("test", data_dir=isolated / "classroom")) == TINY_SIZES["test"]
+
+
+def test_a_damaged_fresh_copy_changes_nothing(isolated, monkeypatch):
+    monkeypatch.setattr(data, "_download_with_torchvision", lambda f: write_fashion(f, offset=3))
+    folder = isolated / "classroom" / "fashion-mnist"
+    write_fashion(folder)
+    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b cut")
+    before = folder_contents(folder)
+    with pytest.raises(CorruptDatasetError, match=r"fresh copy of t10k-images.* left as it was"):
+        data.download_fashion_mnist(isolated / "classroom")
+    assert folder_contents(folder) == before
+
+
+def test_download_replaces_only_the_damaged_file(isolated, monkeypatch):
+    monkeypatch.setattr(data, "_download_with_torchvision", write_fashion)
+    folder = isolated / "classroom" / "fashion-mnist"
+    write_fashion(folder, compress=False)
+    (folder / "t10k-labels-idx1-ubyte").write_bytes(b"damaged")
+    before = folder_contents(folder)
+    assert "downloaded with torchvision" in data.download_fashion_mnist(isolated / "classroom")
+    after = folder_contents(folder)
+    assert after.pop("t10k-labels-idx1-ubyte.gz")  # the fresh copy, in place of the damaged one
+    del before["t10k-labels-idx1-ubyte"]
+    assert after == before  # the three good files untouched
+    assert len(load_fashion_mnist("test", data_dir=isolated / "classroom")) == TINY_SIZES["test"]
 
 
 def test_info_reports_where_the_data_is(isolated, monkeypatch, capsys):

@@ -1,0 +1,91 @@
+"""No silent wrong answer, no lost work: the package under bad and edge input (issue 14).
+
+Each test is one case a careful user met: before the fix it gave a wrong
+number, lost data or a puzzling error; now it gives the right result or an
+error that says what was wrong and what to do.
+"""
+
+import pytest
+import torch
+
+from metric_course import losses
+from metric_course.distances import cross_distances, pairwise_distances
+from metric_course.evaluation import few_shot_accuracy, pair_distances, retrieval_metrics
+from metric_course.search import build_index, faiss_retrieval_metrics, torch_search
+
+try:
+    import faiss
+except ImportError:
+    faiss = None
+needs_faiss = pytest.mark.skipif(faiss is None, reason="faiss-cpu is an optional extra")
+
+LABELS = torch.arange(6).repeat_interleave(10)
+
+
+def with_bad_rows(*rows, value=float("nan"), n=60, dim=8):
+    embeddings = torch.randn(n, dim, generator=torch.Generator().manual_seed(0))
+    for row in rows:
+        embeddings[row, row % dim] = value
+    return embeddings
+
+
+# ---------------------------------------------------------------- 1. non-finite embeddings
+
+
+def test_one_nan_embedding_is_an_error_naming_its_row_not_a_perfect_score():
+    with pytest.raises(ValueError, match=r"NaN or infinity in embeddings: 1 of 60 rows \(17\)"):
+        retrieval_metrics(with_bad_rows(17), LABELS)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_every_metric_names_the_non_finite_rows(value):
+    embeddings = with_bad_rows(3, 41, value=value)
+    for call in (
+        lambda: retrieval_metrics(embeddings, LABELS),
+        lambda: few_shot_accuracy(embeddings, LABELS, episodes=2),
+        lambda: pair_distances(embeddings, LABELS, n_pairs=10),
+        lambda: torch_search(embeddings, embeddings, 3),
+        lambda: cross_distances(embeddings[:2], embeddings),
+        lambda: pairwise_distances(embeddings),
+    ):
+        with pytest.raises(ValueError, match=r"2 of 60 rows \(3, 41\)"):
+            call()
+
+
+def test_a_long_list_of_bad_rows_is_cut_short():
+    with pytest.raises(ValueError, match=r"12 of 60 rows \(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, …\)"):
+        pairwise_distances(with_bad_rows(*range(12)))
+
+
+@pytest.mark.parametrize(
+    "loss_fn",
+    [
+        losses.batch_all_triplet_loss,
+        losses.batch_hard_triplet_loss,
+        losses.semi_hard_triplet_loss,
+        losses.contrastive_loss_all_pairs,
+    ],
+)
+def test_online_losses_refuse_non_finite_embeddings_instead_of_returning_nan(loss_fn):
+    with pytest.raises(ValueError, match=r"rows \(17\).*lower the learning rate"):
+        loss_fn(with_bad_rows(17), LABELS)
+
+
+def test_pair_and_triplet_losses_refuse_non_finite_embeddings():
+    good, bad = with_bad_rows(), with_bad_rows(2)
+    with pytest.raises(ValueError, match=r"NaN or infinity in the second embeddings: .*\(2\)"):
+        losses.contrastive_loss(good, bad, torch.zeros(60))
+    with pytest.raises(ValueError, match=r"NaN or infinity in the first embeddings: .*\(2\)"):
+        losses.triplet_loss(bad, good, good)
+
+
+@needs_faiss
+def test_faiss_search_names_the_non_finite_rows():
+    embeddings = with_bad_rows(5)
+    with pytest.raises(ValueError, match=r"in gallery embeddings: 1 of 60 rows \(5\)"):
+        build_index(embeddings)
+    with pytest.raises(ValueError, match=r"rows \(5\)"):
+        faiss_retrieval_metrics(embeddings, LABELS)
+    index = build_index(with_bad_rows())
+    with pytest.raises(ValueError, match=r"NaN or infinity in queries: 1 of 1 rows \(0\)"):
+        index.search(embeddings[5:6], 3)
