@@ -3,17 +3,26 @@
 Notebooks explain each idea in a few lines of code, then import the tested
 version from here. One module per idea:
 
-- ``data``        datasets, class-disjoint splits, the download command
-- ``sampling``    pair and triplet datasets, the P×K batch sampler
-- ``models``      the embedding CNN and the device choice
-- ``distances``   pairwise distance matrices with finite gradients at zero
-- ``losses``      contrastive, triplet, batch-all, batch-hard and semi-hard losses
-- ``mining``      triplet masks and easy / semi-hard / hard categories
-- ``training``    one training loop with a progress bar and per-epoch history
-- ``evaluation``  embedding a dataset, retrieval metrics, few-shot episodes, verification
-- ``plotting``    figures used across notebooks
-- ``widgets``     ipywidgets front ends
-- ``exercises``   checkers for the notebook exercises
+- ``data``         datasets, class-disjoint splits, the download command
+- ``sampling``     pair and triplet datasets, the P×K batch sampler
+- ``models``       the embedding CNN and the device choice
+- ``distances``    pairwise distance matrices with finite gradients at zero
+- ``mining``       what a batch holds: positive / negative masks, easy / semi-hard / hard triplets
+- ``losses``       contrastive, triplet, batch-all, batch-hard and semi-hard losses
+- ``memory``       cross-batch memory: mining against the embeddings of past batches
+- ``training``     one training loop with a progress bar and per-epoch history
+- ``recipe``       the shared training recipe (network, data, margins) and its model cache
+- ``distributed``  online mining over the global batch of several processes
+- ``evaluation``   embedding, retrieval metrics, nearest neighbours, few-shot, verification
+- ``search``       nearest-neighbour search at scale with faiss
+- ``plotting``     figures used across notebooks, projections (PCA, UMAP)
+- ``environment``  lecture mode, Colab, versions and the device
+- ``widgets``      ipywidgets front ends, one module per notebook's widget
+- ``exercises``    checkers for the notebook exercises, one module per notebook
+
+``instructor`` is a tool, not course content: it writes the student copies
+of the notebooks and sets the repository address (``python -m
+metric_course.instructor``).
 """
 
 __version__ = "0.1.0"

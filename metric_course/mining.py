@@ -14,12 +14,16 @@ A valid triplet is, for a margin α and distances d:
 - **easy**       d(a, n) ≥ d(a, p) + α            (loss 0: nothing to learn)
 
 ``triplet_categories`` labels every triplet with the constants below, and
-``negative_categories`` labels the negatives of one anchor-positive pair
-(notebook 04 draws them).
+``negative_categories`` labels the negatives of one anchor-positive pair;
+``anchor_triplets`` gathers them for one anchor and ``category_shares``
+counts a whole batch (notebook 04 draws both).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 
 INVALID, EASY, SEMI_HARD, HARD = 0, 1, 2, 3
@@ -112,3 +116,79 @@ def negative_categories(
     row = distances[anchor]
     category = _categorise(row[positive], row, margin)
     return category.masked_fill(labels == labels[anchor], INVALID)
+
+
+@dataclass(frozen=True)
+class AnchorTriplets:
+    """The triplets of one anchor-positive pair in a batch, sorted by how hard each negative is.
+
+    ``categories[j]`` says what sample ``j`` is as the negative of the pair
+    (``mining.EASY``, ``SEMI_HARD``, ``HARD``, or ``INVALID`` for the anchor's
+    own class). ``hardest_negative`` is batch-hard's choice (the nearest
+    negative); ``semi_hard_negative`` is FaceNet's (the nearest negative not
+    closer than the positive), ``None`` when every negative is closer.
+    """
+
+    anchor: int
+    positive: int
+    margin: float
+    positive_distance: float
+    categories: np.ndarray
+    hardest_negative: int
+    semi_hard_negative: int | None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many negatives of each category: ``{"hard": ..., "semi-hard": ..., "easy": ...}``."""
+        return {
+            CATEGORY_NAMES[c]: int((self.categories == c).sum()) for c in (HARD, SEMI_HARD, EASY)
+        }
+
+
+def anchor_triplets(
+    distances, labels, anchor: int, margin: float, positive: int | None = None
+) -> AnchorTriplets:
+    """Classify every negative of ``anchor`` as easy, semi-hard or hard for one of its positives.
+
+    ``positive`` defaults to the anchor's *farthest* positive, the one
+    batch-hard uses. With d = ``distances`` a (B, B) matrix, a negative n is
+    hard when d(a, n) < d(a, p), semi-hard when d(a, p) ≤ d(a, n) < d(a, p) + α,
+    easy otherwise (see :mod:`metric_course.mining`).
+    """
+    distances = torch.as_tensor(np.asarray(distances), dtype=torch.float64)
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    if not 0 <= anchor < len(labels):
+        raise ValueError(f"anchor {anchor} is outside 0..{len(labels) - 1}")
+    if margin < 0:
+        raise ValueError(f"the margin must be ≥ 0, got {margin}")
+    positives = positive_mask(labels)[anchor].nonzero().flatten()
+    if len(positives) == 0:
+        raise ValueError(
+            f"anchor {anchor} has no other image of its class in the batch, so no positive; "
+            "use a P×K batch (K ≥ 2) or another anchor"
+        )
+    row = distances[anchor]
+    if positive is None:
+        positive = int(positives[row[positives].argmax()])
+    categories = negative_categories(distances, labels, anchor, positive, margin)
+    to_negatives = row.masked_fill(~negative_mask(labels)[anchor], float("inf"))
+    not_closer = to_negatives.masked_fill(to_negatives < row[positive], float("inf"))
+    return AnchorTriplets(
+        anchor=anchor,
+        positive=positive,
+        margin=float(margin),
+        positive_distance=float(row[positive]),
+        categories=categories.numpy(),
+        hardest_negative=int(to_negatives.argmin()),
+        semi_hard_negative=int(not_closer.argmin()) if torch.isfinite(not_closer).any() else None,
+    )
+
+
+def category_shares(distances, labels, margin: float) -> dict[str, float]:
+    """Share of all valid triplets (a, p, n) of a batch that are hard, semi-hard and easy."""
+    distances = torch.as_tensor(np.asarray(distances), dtype=torch.float64)
+    categories = triplet_categories(distances, torch.as_tensor(np.asarray(labels)), margin)
+    valid = max(int((categories != INVALID).sum()), 1)
+    return {
+        CATEGORY_NAMES[c]: int((categories == c).sum()) / valid for c in (HARD, SEMI_HARD, EASY)
+    }

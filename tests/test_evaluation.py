@@ -13,6 +13,7 @@ from metric_course.evaluation import (
     classify_by_prototypes,
     embed,
     few_shot_accuracy,
+    nearest_neighbours,
     pair_distances,
     retrieval_metrics,
     sample_pairs,
@@ -183,3 +184,27 @@ def test_embed_batches_and_restores_training_mode():
     assert math.isclose(out.norm(dim=1).mean().item(), 1.0, rel_tol=1e-5)
     with pytest.raises(ValueError, match="channels, height, width"):
         embed(model, torch.rand(10, 28, 28))
+
+
+# ------------------------------------------------------------ nearest neighbours of one item
+
+
+def test_nearest_neighbours_match_a_brute_force_loop():
+    embeddings = torch.randn(25, 5, generator=torch.Generator().manual_seed(0))
+    for query in (0, 7, 24):
+        order = sorted(
+            (float((embeddings[i] - embeddings[query]).norm()), i) for i in range(25) if i != query
+        )
+        indices, distances = nearest_neighbours(embeddings, query, k=6)
+        assert indices.tolist() == [i for _, i in order[:6]]
+        assert np.allclose(distances, [d for d, _ in order[:6]], atol=1e-5)
+
+
+def test_nearest_neighbours_exclude_the_query_break_ties_by_index_and_cap_k():
+    embeddings = torch.tensor([[0.0], [1.0], [-1.0], [0.0]])  # item 3 duplicates the query
+    indices, distances = nearest_neighbours(embeddings, 0, k=10)
+    assert indices.tolist() == [3, 1, 2] and distances.tolist() == [0.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="outside"):
+        nearest_neighbours(embeddings, 4)
+    with pytest.raises(ValueError, match="at least 1"):
+        nearest_neighbours(embeddings, 0, k=0)

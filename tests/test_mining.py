@@ -2,6 +2,7 @@
 
 import itertools
 
+import numpy as np
 import pytest
 import torch
 from pytorch_metric_learning.distances import LpDistance
@@ -13,6 +14,8 @@ from metric_course.mining import (
     HARD,
     INVALID,
     SEMI_HARD,
+    anchor_triplets,
+    category_shares,
     negative_categories,
     negative_mask,
     positive_mask,
@@ -131,3 +134,94 @@ def test_degenerate_labels():
 def test_bad_input_raises_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# ---------------------------------------------------- one anchor's triplets, a batch's shares
+
+
+@pytest.fixture
+def pk_batch():
+    """A P×K batch of 4 classes × 6 images, shuffled, with a mix of easy, semi-hard, hard."""
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(4).repeat_interleave(6)[torch.randperm(24, generator=generator)]
+    centres = torch.randn(4, 8, generator=generator)
+    points = 1.5 * centres[labels] + torch.randn(24, 8, generator=generator)
+    distances = pairwise_distances(torch.nn.functional.normalize(points, dim=1))
+    return distances, labels
+
+
+def loop_categories(distances, labels, anchor, positive, margin):
+    """The category of every sample as the negative of (anchor, positive), by a loop."""
+    return np.array(
+        [loop_category(distances, labels, anchor, positive, n, margin) for n in range(len(labels))]
+    )
+
+
+def test_anchor_triplets_agrees_with_loops(pk_batch):
+    distances, labels = pk_batch
+    seen = set()
+    for anchor in range(len(labels)):
+        view = anchor_triplets(distances, labels, anchor, margin=0.3)
+        positives = [p for p in range(len(labels)) if p != anchor and labels[p] == labels[anchor]]
+        negatives = [n for n in range(len(labels)) if labels[n] != labels[anchor]]
+        row = distances[anchor]
+        assert view.positive == max(positives, key=lambda p: row[p])  # batch-hard's positive
+        assert view.hardest_negative == min(negatives, key=lambda n: row[n])
+        farther = [n for n in negatives if row[n] >= row[view.positive]]
+        expected_semi = min(farther, key=lambda n: row[n]) if farther else None
+        assert view.semi_hard_negative == expected_semi
+        expected = loop_categories(distances, labels, anchor, view.positive, 0.3)
+        np.testing.assert_array_equal(view.categories, expected)
+        assert sum(view.counts.values()) == len(negatives)
+        seen.update(c for c in view.categories.tolist() if c != INVALID)
+    assert seen == {EASY, SEMI_HARD, HARD}  # the batch exercises every category
+
+
+def test_anchor_triplets_with_a_chosen_positive_and_errors(pk_batch):
+    distances, labels = pk_batch
+    anchor = 0
+    nearest = min(
+        (p for p in range(24) if p != anchor and labels[p] == labels[anchor]),
+        key=lambda p: distances[anchor, p],
+    )
+    view = anchor_triplets(distances, labels, anchor, margin=0.2, positive=nearest)
+    assert view.positive == nearest
+    assert view.positive_distance == pytest.approx(float(distances[anchor, nearest]))
+    with pytest.raises(ValueError, match="outside"):
+        anchor_triplets(distances, labels, 24, margin=0.2)
+    with pytest.raises(ValueError, match="margin"):
+        anchor_triplets(distances, labels, 0, margin=-0.1)
+    other = int((labels != labels[anchor]).nonzero()[0])
+    with pytest.raises(ValueError, match="not an anchor-positive pair"):
+        anchor_triplets(distances, labels, anchor, margin=0.2, positive=other)
+    lonely = labels.clone()
+    lonely[anchor] = 9
+    with pytest.raises(ValueError, match="no positive"):
+        anchor_triplets(distances, lonely, anchor, margin=0.2)
+
+
+def test_semi_hard_negative_is_none_when_every_negative_is_closer():
+    distances = torch.tensor([[0.0, 0.9, 0.2, 0.3], [0.9, 0, 1, 1], [0.2, 1, 0, 1], [0.3, 1, 1, 0]])
+    view = anchor_triplets(distances, torch.tensor([0, 0, 1, 2]), 0, margin=0.2)
+    assert view.semi_hard_negative is None and view.hardest_negative == 2
+    assert view.counts == {"hard": 2, "semi-hard": 0, "easy": 0}
+
+
+def test_category_shares_count_every_valid_triplet(pk_batch):
+    distances, labels = pk_batch
+    counts = {HARD: 0, SEMI_HARD: 0, EASY: 0}
+    for a in range(24):
+        for p in range(24):
+            if p != a and labels[p] == labels[a]:
+                for c in loop_categories(distances, labels, a, p, 0.2):
+                    if c != INVALID:
+                        counts[c] += 1
+    total = sum(counts.values())
+    shares = category_shares(distances, labels, 0.2)
+    assert shares == pytest.approx(
+        {
+            "hard": counts[HARD] / total,
+            "semi-hard": counts[SEMI_HARD] / total,
+            "easy": counts[EASY] / total,
+        }
+    )

@@ -6,9 +6,15 @@ import pytest
 import torch
 
 from metric_course.plotting import (
+    align_points,
     class_colour,
     distance_histograms,
+    exact_neighbour_table,
     plot_history,
+    plot_projections,
+    project_pca,
+    project_snapshots,
+    project_umap,
     scatter_embeddings,
     show_images,
 )
@@ -50,3 +56,89 @@ def test_distance_histograms_split_similar_and_dissimilar():
         "dissimilar pairs",
     ]
     plt.close("all")
+
+
+# --------------------------------------------------------------------------- projections
+
+
+def test_exact_neighbour_table_puts_each_item_first():
+    embeddings = torch.tensor([[0.0, 0], [0, 0], [3, 4], [1, 0]])  # items 0 and 1 coincide
+    indices, distances = exact_neighbour_table(embeddings, 3)
+    assert indices[:, 0].tolist() == [0, 1, 2, 3]
+    assert indices[0].tolist() == [0, 1, 3] and np.allclose(distances[0], [0, 0, 1])
+    assert np.allclose(distances[2], [0, np.sqrt(20), 5])
+    with pytest.raises(ValueError, match="k must lie"):
+        exact_neighbour_table(embeddings, 5)
+
+
+def test_project_pca_keeps_the_two_largest_directions_with_fixed_signs():
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(200, 3)) * [5.0, 2.0, 0.1]
+    points = project_pca(data)
+    assert points.shape == (200, 2)
+    assert np.allclose(np.abs(np.corrcoef(points[:, 0], data[:, 0])[0, 1]), 1, atol=1e-3)
+    assert np.array_equal(project_pca(data), points)
+    assert np.allclose(project_pca(-data), -points)  # signs follow the data, not the solver
+    assert project_pca(np.arange(5.0)[:, None]).shape == (5, 2)
+
+
+def test_align_points_undoes_a_rotation_and_a_mirror():
+    rng = np.random.default_rng(1)
+    reference = rng.normal(size=(50, 2))
+    angle = 1.1
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    moved = reference @ rotation @ np.diag([1, -1]) + 3.0
+    assert np.allclose(align_points(moved, reference), reference, atol=1e-9)
+    with pytest.raises(ValueError, match="same items"):
+        align_points(moved[:10], reference)
+
+
+def test_project_snapshots_align_every_epoch_to_the_last():
+    rng = np.random.default_rng(2)
+    final = rng.normal(size=(40, 6)) * [4, 2, 1, 1, 1, 1]
+    rotation, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    frames = project_snapshots([torch.tensor(final @ rotation), torch.tensor(final)])
+    assert len(frames) == 2 and np.allclose(frames[0], frames[1], atol=1e-6)
+    with pytest.raises(ValueError, match="snapshot_images"):
+        project_snapshots([])
+
+
+def test_plot_projections_one_panel_per_projection():
+    rng = np.random.default_rng(3)
+    labels = np.arange(20) % 2
+    fig = plot_projections(
+        {"a": rng.normal(size=(20, 2)), "b": rng.normal(size=(20, 2))},
+        labels,
+        ["x", "y"],
+        captions={"b": "MAP@R 0.5"},
+    )
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b\nMAP@R 0.5"]
+    plt.close(fig)
+
+
+def test_project_umap_hands_umap_exact_neighbours_and_reproducible_settings(monkeypatch):
+    """UMAP itself is slow to start (seconds of compilation), so a stand-in records the call."""
+    import umap
+
+    calls = {}
+
+    class RecordingUMAP:
+        def __init__(self, **settings):
+            calls.update(settings)
+
+        def fit_transform(self, rows):
+            calls["rows"] = rows
+            return rows[:, :2]
+
+    monkeypatch.setattr(umap, "UMAP", RecordingUMAP)
+    data = np.random.default_rng(4).normal(size=(40, 5))
+    points = project_umap(data, n_neighbors=7)
+    assert points.shape == (40, 2)
+    assert calls["random_state"] == 0 and calls["n_jobs"] == 1 and calls["n_neighbors"] == 7
+    indices, distances = calls["precomputed_knn"]
+    expected_indices, expected_distances = exact_neighbour_table(data, 7)
+    assert np.array_equal(indices, expected_indices)
+    assert np.allclose(distances, expected_distances)
+    assert calls["rows"].shape == (40, 5)
+    with pytest.raises(ValueError, match="more than 15 points"):
+        project_umap(data[:10])

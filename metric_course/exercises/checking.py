@@ -1,0 +1,126 @@
+"""The checking framework every exercise uses: cases, one printed verdict, hints.
+
+Each checker runs the student's function on random inputs, compares it with
+the package's tested version, and *prints* a verdict with a hint. It never
+raises, so a notebook still runs to the end while an exercise is unsolved,
+and it returns True or False so tests (and curious students) can use it.
+
+A checker is a list of cases; each case names what it checks and returns
+``None`` when the student's answer passes or a hint when it does not.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+
+import torch
+
+Case = tuple[str, Callable[[], str | None]]
+
+
+def run_checks(exercise: str, cases: list[Case]) -> bool:
+    """Run the cases in order, print one verdict, and return whether all passed.
+
+    The first failing case stops the run: its hint is the most useful one.
+    An exception from the student's code is reported, never re-raised.
+    """
+    for description, case in cases:
+        try:
+            hint = case()
+        except NotImplementedError:
+            print(
+                f"⏳ {exercise}: not solved yet; replace `raise NotImplementedError` "
+                "with your code."
+            )
+            return False
+        except Exception as error:  # the student's code failed: report it, keep the notebook going
+            where = traceback.extract_tb(error.__traceback__)[-1]
+            print(
+                f"❌ {exercise}: your function raised {type(error).__name__}: {error}\n"
+                f"   (line {where.lineno}: {where.line})\n   while checking: {description}"
+            )
+            return False
+        if hint is not None:
+            print(f"❌ {exercise}: {description} failed.\n   Hint: {hint}")
+            return False
+    print(f"✅ {exercise}: correct ({len(cases)} checks passed).")
+    return True
+
+
+def compare_tensors(
+    got, expected: torch.Tensor, what: str, atol: float = 1e-4, rtol: float = 1e-4
+) -> str | None:
+    """A hint when ``got`` is not a tensor close to ``expected``, else ``None``."""
+    if not isinstance(got, torch.Tensor):
+        return f"{what} should be a torch.Tensor, got {type(got).__name__}"
+    if got.shape != expected.shape:
+        return f"{what} should have shape {tuple(expected.shape)}, got {tuple(got.shape)}"
+    if not torch.isfinite(got).all():
+        return f"{what} contains NaN or infinity"
+    if not torch.allclose(got.double(), expected.double(), atol=atol, rtol=rtol):
+        worst = (got.double() - expected.double()).abs().max().item()
+        return f"{what} differs from the reference by up to {worst:.3g}"
+    return None
+
+
+def diagnose(
+    got, expected: torch.Tensor, what: str, mistakes: list[tuple[torch.Tensor, str]]
+) -> str | None:
+    """Like :func:`compare_tensors`, but name the typical mistake that ``got`` reproduces.
+
+    ``mistakes`` pairs the result of a typical wrong answer with the hint for
+    it; the first one that ``got`` matches (and the reference does not) wins.
+    """
+    hint = compare_tensors(got, expected, what)
+    if hint is None or not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+        return hint
+    got = got.detach().double()
+    for wrong, mistake in mistakes:
+        wrong = wrong.detach().double()
+        if torch.allclose(got, wrong, atol=1e-4, rtol=1e-4, equal_nan=True):
+            return mistake
+    return hint
+
+
+def scalar_hint(got, what: str) -> str | None:
+    """A hint unless ``got`` is one number that autograd can differentiate."""
+    if not isinstance(got, torch.Tensor):
+        return f"{what} should be a torch.Tensor, got {type(got).__name__}"
+    if got.ndim != 0:
+        return (
+            f"{what} should be one number (a 0-dim tensor), got shape {tuple(got.shape)}: "
+            "average over the batch with .mean()"
+        )
+    if not got.requires_grad:
+        return (
+            f"{what} is not connected to the inputs, so backward() cannot train the network: "
+            "keep it a tensor computed from them (no .item(), no NumPy, no torch.tensor(...))"
+        )
+    return None
+
+
+def integer_hint(got, expected: torch.Tensor, what: str) -> str | None:
+    """A hint unless ``got`` is an integer tensor equal to ``expected`` (labels or indices)."""
+    if not isinstance(got, torch.Tensor):
+        return f"{what} should be a torch.Tensor, got {type(got).__name__}"
+    if got.shape != expected.shape:
+        return f"{what} should have shape {tuple(expected.shape)}, got {tuple(got.shape)}"
+    if got.is_floating_point() or got.is_complex():
+        return f"{what} should hold integers (labels or indices), got {got.dtype}"
+    if not torch.equal(got.long().cpu(), expected.long()):
+        wrong = int((got.long().cpu() != expected.long()).sum())
+        return f"{what} differs from the reference at {wrong} of {expected.numel()} places"
+    return None
+
+
+def name_mistake(got, expected, what: str, mistakes: list[tuple[torch.Tensor, str]]):
+    """Like :func:`integer_hint`, but name the typical mistake ``got`` reproduces, if any."""
+    hint = integer_hint(got, expected, what)
+    if hint is None or not isinstance(got, torch.Tensor):
+        return hint
+    for wrong, mistake in mistakes:
+        same_shape = got.shape == wrong.shape
+        if same_shape and not got.is_floating_point() and torch.equal(got.long().cpu(), wrong):
+            return mistake
+    return hint

@@ -1,0 +1,102 @@
+"""Drawing shared by the explorer, the snapshot slider and the side-by-side view (notebook 06).
+
+Class names, images in any common layout, a query with its ringed
+neighbours, and one legend style, so the three widgets look alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..plotting import class_colour, scatter_embeddings
+
+
+def highlight_mask(n: int, query: int, neighbours: Sequence[int]) -> np.ndarray:
+    """Per point: 2 for the query, 1 for a neighbour, 0 for the rest (for drawing)."""
+    mask = np.zeros(n, dtype=np.int8)
+    mask[np.asarray(neighbours, dtype=int)] = 1
+    mask[query] = 2
+    return mask
+
+
+def class_name_list(labels: np.ndarray, class_names: Sequence[str] | None) -> list[str]:
+    if class_names is not None:
+        if labels.max() >= len(class_names):
+            raise ValueError(
+                f"labels go up to {labels.max()} but only {len(class_names)} class names given"
+            )
+        return list(class_names)
+    return [str(c) for c in range(int(labels.max()) + 1)]
+
+
+def as_images(images, n: int) -> np.ndarray:
+    images = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else images
+    images = np.asarray(images, dtype=float)
+    if len(images) != n:
+        raise ValueError(f"got {len(images)} images for {n} items")
+    if images.ndim == 4 and images.shape[1] in (1, 3):  # (N, C, H, W) -> (N, H, W[, C])
+        images = images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
+    if images.ndim not in (3, 4):
+        raise ValueError(
+            f"images must be (N, H, W), (N, 1, H, W) or (N, 3, H, W), got {images.shape}"
+        )
+    return images
+
+
+def show_image(ax, image: np.ndarray, title: str, colour="black", fontsize: int = 8) -> None:
+    ax.imshow(image, cmap="gray_r", vmin=min(0.0, image.min()), vmax=max(1.0, image.max()))
+    ax.set_title(title, fontsize=fontsize, color=colour)
+    ax.axis("off")
+
+
+def draw_query_and_neighbours(ax, points, labels, names, query, neighbours, size=4) -> None:
+    """Scatter every point faintly, ring the neighbours, star the query (see ``highlight_mask``)."""
+    mask = highlight_mask(len(points), query, neighbours)
+    scatter_embeddings(points, labels, names, ax=ax, size=size, alpha=0.25, legend=False)
+    ax.scatter(
+        *points[mask == 1].T,
+        s=70,
+        facecolors="none",
+        edgecolors="black",
+        linewidths=1.3,
+        label="neighbours",
+    )
+    ax.scatter(
+        *points[mask == 2].T,
+        s=260,
+        marker="*",
+        color=class_colour(labels[query]),
+        edgecolors="black",
+        linewidths=1.0,
+        label="query",
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def legend_handles(labels: np.ndarray, names: Sequence[str], marks: bool = True) -> list:
+    """Legend entries of one size: a dot per class present, the neighbour ring, the query star."""
+    from matplotlib.lines import Line2D
+
+    def dot(**style):
+        return Line2D([], [], linestyle="none", **style)
+
+    handles = [
+        dot(marker="o", markersize=6, color=class_colour(c), label=names[c])
+        for c in np.unique(labels)
+    ]
+    if marks:
+        handles += [
+            dot(
+                marker="o",
+                markersize=8,
+                markerfacecolor="none",
+                markeredgecolor="black",
+                label="neighbours",
+            ),
+            dot(marker="*", markersize=12, color="0.5", markeredgecolor="black", label="query"),
+        ]
+    return handles

@@ -1,0 +1,85 @@
+"""The embedding explorer of notebook 06: its query logic, and the widget driven from code.
+
+Widget callbacks never run under nbval, so everything a widget decides is a
+plain function tested here; the widget itself is driven by setting its
+controls' values from Python, which fires the same callbacks a click does.
+"""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+from metric_course.evaluation import nearest_neighbours
+from metric_course.widgets import EmbeddingExplorer, class_members, locate
+
+
+def _data(n=30, dim=4, classes=3, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    embeddings = torch.randn(n, dim, generator=generator)
+    images = torch.rand(n, 1, 8, 8, generator=generator)
+    labels = np.arange(n) % classes
+    return embeddings, images, labels
+
+
+def test_class_members_and_locate_are_inverses():
+    labels = np.array([2, 0, 2, 1, 2, 0])
+    assert class_members(labels, 2).tolist() == [0, 2, 4]
+    for index in range(len(labels)):
+        label, position = locate(labels, index)
+        assert class_members(labels, label)[position] == index
+    with pytest.raises(ValueError, match="no item has label 5"):
+        class_members(labels, 5)
+    with pytest.raises(ValueError, match="outside"):
+        locate(labels, 6)
+
+
+def test_explorer_controls_stay_in_agreement():
+    embeddings, images, labels = _data()
+    explorer = EmbeddingExplorer(embeddings, torch.randn(30, 2), images, labels, k=4)
+    assert explorer.query == 0 and len(explorer.neighbours) == 4
+    explorer.position.value = 2  # third item of class 0
+    assert explorer.query == 6 and explorer.index.value == 6
+    explorer.class_choice.value = 2
+    assert explorer.query == 2 and explorer.position.value == 0
+    explorer.index.value = 13  # class 1, position 4
+    assert (explorer.class_choice.value, explorer.position.value) == (1, 4)
+    assert explorer.neighbours.tolist() == nearest_neighbours(embeddings, 13, 4)[0].tolist()
+    explorer.k_choice.value = 7
+    assert len(explorer.neighbours) == 7
+    explorer.select(29)
+    assert (explorer.query, explorer.class_choice.value, explorer.position.value) == (29, 2, 9)
+    plt.close("all")
+
+
+def test_explorer_draws_query_and_neighbours():
+    embeddings, images, labels = _data()
+    explorer = EmbeddingExplorer(
+        embeddings,
+        np.random.default_rng(0).normal(size=(30, 2)),
+        images[:, 0],
+        labels,
+        class_names=["a", "b", "c"],
+        k=4,
+    )
+    explorer.select(5)
+    fig = explorer.draw()
+    titles = [ax.get_title() for ax in fig.axes]
+    n_same = int((labels[explorer.neighbours] == labels[5]).sum())
+    assert titles[1] == f"query #5: c\n{n_same} of 4 nearest share its class"
+    same = [title.startswith("✓") for title in titles[2:]]
+    assert same == [labels[i] == labels[5] for i in explorer.neighbours]
+    scatter = fig.axes[0]
+    star = scatter.collections[-1].get_offsets()
+    assert np.allclose(star, explorer.points[[5]])
+    plt.close("all")
+
+
+def test_explorer_refuses_mismatched_inputs():
+    embeddings, images, labels = _data()
+    with pytest.raises(ValueError, match="same items"):
+        EmbeddingExplorer(embeddings, np.zeros((29, 2)), images, labels)
+    with pytest.raises(ValueError, match="\\(N, 2\\)"):
+        EmbeddingExplorer(embeddings, np.zeros((30, 3)), images, labels)
+    with pytest.raises(ValueError, match="class names"):
+        EmbeddingExplorer(embeddings, np.zeros((30, 2)), images, labels, class_names=["a"])
