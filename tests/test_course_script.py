@@ -5,6 +5,7 @@ by a stand-in for ``subprocess.run``: nothing is installed here.
 """
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -250,3 +251,28 @@ def test_here_installs_into_the_active_environment(as_root_on_debian, monkeypatc
     assert recorder.commands[0].startswith(f"{sys.executable} -m pip install")
     course.main(["lab", "--here"])
     assert f"{sys.executable} -m jupyter lab notebooks" in recorder.commands[-1]
+
+
+# ------------------------------------------------------------------ conda in step with pip
+
+
+def pyproject_requirements() -> list[str]:
+    """The requirements of pyproject's dependencies and its dev and browser extras."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    lists = re.findall(r"^(?:dependencies|dev|browser) = \[(.*?)\]", text, re.M | re.S)
+    return [req for body in lists for req in re.findall(r'^\s*"([^"]+)"', body, re.M)]
+
+
+def test_environment_yml_is_in_step_with_pyproject():
+    conda = (ROOT / "environment.yml").read_text(encoding="utf-8").splitlines()
+    wanted = {line.strip().removeprefix("- ") for line in conda if line.startswith("  - ")}
+    conda_names = {"torch": "pytorch"}
+    for requirement in pyproject_requirements():
+        if ";" in requirement:  # a platform's extra bound (Intel Macs); conda solves those itself
+            continue
+        name, spec = re.match(r"([\w-]+)(.*)", requirement).groups()
+        assert f"{conda_names.get(name, name)}{spec}" in wanted, f"environment.yml lacks {name}"
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    bound = re.search(r'^requires-python = "(.*)"', text, re.M)[1]
+    assert f"python{bound}" in wanted
+    assert bound == ">={}.{}".format(*course.MINIMUM_PYTHON), "course.py checks the same version"

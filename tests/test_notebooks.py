@@ -17,6 +17,7 @@ from metric_course import instructor
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 REPOSITORY = instructor.read_repository(ROOT)
+REF = instructor.read_ref(ROOT)
 
 COLAB_GUARD = 'if "google.colab" in sys.modules:'
 # Colab's own versions must stay: upgrading torch or numpy forces a restart,
@@ -96,7 +97,7 @@ def test_metadata_names_the_kernel(notebook):
 def test_opening_has_colab_badge_and_objectives(notebook):
     opening = notebook.cells[0].source
     badge = f"[![Open In Colab]({instructor.COLAB_BADGE})]"
-    link = f"({instructor.colab_url(REPOSITORY, notebook.path.name)})"
+    link = f"({instructor.colab_url(REPOSITORY, notebook.path.name, REF)})"
     assert badge + link in opening, f"{notebook.path.name}: the Colab badge must open this notebook"
     objectives = [line for line in opening.splitlines() if line.startswith(("- ", "* ", "1. "))]
     assert len(objectives) >= 2, f"{notebook.path.name}: list the learning objectives"
@@ -111,10 +112,15 @@ def test_setup_cell_installs_the_course_on_colab_only(notebook):
         f"{name}: the guard sets COURSE_REPOSITORY (python -m metric_course.instructor "
         "set-repository keeps it right)"
     )
+    assert any(line.startswith(f'    COURSE_REF = "{REF}"') for line in lines), (
+        f"{name}: the guard pins COURSE_REF to the tag or commit of pyproject's colab-ref "
+        "(python -m metric_course.instructor set-repository URL --ref REF keeps it right)"
+    )
     installs = [line for line in lines if PIP_INSTALL.match(line)]
-    assert any("{COURSE_REPOSITORY}" in line and "--no-deps" in line for line in installs), (
+    course = "{COURSE_REPOSITORY}@{COURSE_REF}"
+    assert any(course in line and "--no-deps" in line for line in installs), (
         f"{name}: install the course with "
-        '%pip install -q --no-deps "metric-course @ git+{COURSE_REPOSITORY}"'
+        '%pip install -q --no-deps "metric-course @ git+{COURSE_REPOSITORY}@{COURSE_REF}"'
     )
     for line in installs:
         assert not line.lstrip().startswith("#"), (
@@ -141,13 +147,14 @@ def test_parameters_cell_reads_lecture_mode(notebook):
         assert cells.index(parameters[0]) < training[0], f"{name}: parameters before training"
 
 
-def test_training_notebooks_ask_colab_for_a_gpu(notebook):
-    if not any(TRAINS.search(cell.source) for cell in code_cells(notebook)):
-        pytest.skip(f"{notebook.path.name} trains no network")
+def test_notebooks_sized_for_a_cpu_do_not_ask_colab_for_a_gpu(notebook):
     metadata = notebook.metadata
-    assert metadata.get("accelerator") == "GPU", (
-        f'{notebook.path.name} trains: add "accelerator": "GPU" to the notebook metadata'
+    assert "accelerator" not in metadata, (
+        f'{notebook.path.name} runs in minutes on a CPU: remove "accelerator" from the '
+        "metadata (Colab's GPU quota is scarce; a GPU runtime stays optional)"
     )
+    if not any(TRAINS.search(cell.source) for cell in code_cells(notebook)):
+        return
     assert isinstance(metadata.get("colab", {}).get("provenance"), list), (
         f'{notebook.path.name} trains: add "colab": {{"provenance": []}} to the metadata'
     )
