@@ -150,10 +150,12 @@ def init_distributed(backend: str = "auto", timeout_seconds: float = 120.0) -> D
         address = f"127.0.0.1:{free_port()}"
     else:
         raise RuntimeError(f"WORLD_SIZE={world_size} but no MASTER_ADDR; {LAUNCH_HINT}")
+    # PyTorch's Windows builds have no libuv, and some (2.4) still ask for it in the TCP store.
+    options = "?use_libuv=0" if os.name == "nt" else ""
     try:
         dist.init_process_group(
             backend,
-            init_method=f"tcp://{address}",
+            init_method=f"tcp://{address}{options}",
             rank=rank,
             world_size=world_size,
             timeout=timedelta(seconds=timeout_seconds),

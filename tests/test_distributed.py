@@ -216,3 +216,21 @@ def test_global_batch_backward_in_one_process_is_the_plain_loss():
     assert loss == pytest.approx(expected.item()) and "active_fraction" in stats
     for a, b in zip(network.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(a.grad, b.grad)
+
+
+@pytest.mark.parametrize(("os_name", "options"), [("nt", "?use_libuv=0"), ("posix", "")])
+def test_windows_rendezvous_asks_for_no_libuv(monkeypatch, os_name, options):
+    """PyTorch's Windows builds lack libuv: their TCP rendezvous must say use_libuv=0."""
+    asked = {}
+
+    def init_process_group(backend, init_method, **kwargs):
+        asked["init_method"] = init_method
+
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "29512")
+    monkeypatch.setattr(distributed.os, "name", os_name)
+    monkeypatch.setattr(distributed.dist, "init_process_group", init_process_group)
+    init_distributed("gloo")
+    assert asked["init_method"] == f"tcp://127.0.0.1:29512{options}"
