@@ -8,7 +8,8 @@ nothing else.
 
 Trained models can be cached on disk (``cache_dir``): later notebooks reuse
 the models of earlier ones instead of training them again, and a notebook
-run on its own trains what it needs.
+run on its own trains what it needs. A cache file is written whole or not at
+all (to a temporary file, then renamed); a damaged one is named and retrained.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
+import pickle
+import tempfile
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -176,7 +181,13 @@ def train_embedding(
         key = f"{loss}-{recipe.fingerprint()}-{data}-seed{seed}"
         cache_file = Path(cache_dir) / f"{key}.pt"
         if cache_file.exists():
-            return _load(cache_file, recipe)
+            try:
+                return _load(cache_file, recipe)
+            except (RuntimeError, EOFError, pickle.UnpicklingError, KeyError) as error:
+                warnings.warn(
+                    f"the cached model {cache_file} is damaged ({error}); training it again",
+                    stacklevel=2,
+                )
     set_seed(seed)
     model = recipe.network(in_channels=train_data.images.shape[1]).to(get_device())
     result = train(
@@ -192,19 +203,32 @@ def train_embedding(
         progress=progress,
     )
     if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(
-            {
-                "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                "in_channels": model.in_channels,
-                "history": result.history,
-                "snapshots": result.snapshots,
-                "best_epoch": result.best_epoch,
-                "seconds": result.seconds,
-            },
-            cache_file,
-        )
+        _save(cache_file, result)
     return result
+
+
+def _save(path: Path, result: TrainResult) -> None:
+    """Write the cache file whole or not at all: a temporary file, then one atomic rename.
+
+    An interrupted save leaves only a temporary file, never a truncated model
+    under the final name.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    saved = {
+        "state_dict": {k: v.cpu() for k, v in result.model.state_dict().items()},
+        "in_channels": result.model.in_channels,
+        "history": result.history,
+        "snapshots": result.snapshots,
+        "best_epoch": result.best_epoch,
+        "seconds": result.seconds,
+    }
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
+        temporary = Path(f.name)
+    try:
+        torch.save(saved, temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _load(path: Path, recipe: Recipe) -> TrainResult:

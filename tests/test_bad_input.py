@@ -5,12 +5,17 @@ number, lost data or a puzzling error; now it gives the right result or an
 error that says what was wrong and what to do.
 """
 
+import re
+import warnings
+
 import pytest
 import torch
 
 from metric_course import losses
+from metric_course.data import course_data
 from metric_course.distances import cross_distances, pairwise_distances
-from metric_course.evaluation import few_shot_accuracy, pair_distances, retrieval_metrics
+from metric_course.evaluation import embed, few_shot_accuracy, pair_distances, retrieval_metrics
+from metric_course.recipe import Recipe, train_embedding
 from metric_course.search import build_index, faiss_retrieval_metrics, torch_search
 
 try:
@@ -89,3 +94,43 @@ def test_faiss_search_names_the_non_finite_rows():
     index = build_index(with_bad_rows())
     with pytest.raises(ValueError, match=r"NaN or infinity in queries: 1 of 1 rows \(0\)"):
         index.search(embeddings[5:6], 3)
+
+
+# ---------------------------------------------------------------- 4. the model cache
+
+TINY = Recipe().with_changes(epochs=1, images_per_epoch=24, batch_images=12, p=3)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return course_data("digits", max_per_class=20)
+
+
+def train_tiny(digits, cache_dir):
+    return train_embedding(
+        "batch_hard", digits.train, recipe=TINY, cache_dir=cache_dir, progress=False
+    )
+
+
+def test_an_interrupted_save_leaves_no_file_under_the_final_name(digits, tmp_path, monkeypatch):
+    def interrupted(obj, path):
+        path.write_bytes(b"PK\x03\x04 half a model")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_tiny(digits, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_damaged_cache_file_is_named_and_trained_again(digits, tmp_path):
+    train_tiny(digits, tmp_path)
+    (cache,) = tmp_path.glob("*.pt")
+    cache.write_bytes(cache.read_bytes()[:1000])  # a save cut short
+    with pytest.warns(UserWarning, match=f"cached model {re.escape(str(cache))} is damaged"):
+        retrained = train_tiny(digits, tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = train_tiny(digits, tmp_path)  # the cache is whole again
+    images = digits.test_unseen.images
+    assert torch.equal(embed(retrained.model, images), embed(loaded.model, images))
