@@ -124,13 +124,23 @@ def distance_histograms(
     same,
     ax: Axes | None = None,
     title: str | None = None,
-    bins: int = 40,
+    bins: int | Sequence[float] = 40,
 ) -> Axes:
-    """Histograms of the distances of similar and of dissimilar pairs."""
+    """Histograms of the distances of similar and of dissimilar pairs.
+
+    ``bins`` is a number of bins from 0 to the largest distance, or the bin
+    edges themselves: pass the same edges to every panel of a figure so that
+    bar heights compare across panels.
+    """
     distances, same = _numpy(distances), _numpy(same).astype(bool)
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.2))
-    edges = np.linspace(0, max(float(distances.max()), 1e-6), bins + 1)
+    if isinstance(bins, int):
+        edges = np.linspace(0, max(float(distances.max()), 1e-6), bins + 1)
+    else:
+        edges = np.asarray(bins, dtype=float)
+        if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0):
+            raise ValueError(f"bins must be a number or increasing bin edges, got {bins!r}")
     ax.hist(distances[same], bins=edges, alpha=0.6, label="similar pairs", color="tab:green")
     ax.hist(distances[~same], bins=edges, alpha=0.6, label="dissimilar pairs", color="tab:red")
     ax.set_xlabel("distance")
@@ -139,6 +149,124 @@ def distance_histograms(
     if title:
         ax.set_title(title)
     return ax
+
+
+def draw_siamese_diagram(
+    images: Sequence,
+    embeddings: Sequence,
+    names: Sequence[str],
+    label: int,
+) -> Figure:
+    """One pair through a Siamese network: two images, one shared network, two embeddings, D.
+
+    ``images`` are the two images (H×W or 1×H×W), ``embeddings`` their two
+    embedding vectors, ``names`` what each image shows, ``label`` the pair's Y.
+    """
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    if len(images) != 2 or len(embeddings) != 2 or len(names) != 2:
+        raise ValueError("draw_siamese_diagram draws one pair: pass two images, embeddings, names")
+    vectors = [_numpy(vector).ravel() for vector in embeddings]
+    distance = float(np.linalg.norm(vectors[0] - vectors[1]))
+    fig = plt.figure(figsize=(10, 3.4))
+
+    def arrow(start: tuple[float, float], end: tuple[float, float]) -> None:
+        fig.add_artist(
+            FancyArrowPatch(
+                start,
+                end,
+                transform=fig.transFigure,
+                arrowstyle="-|>",
+                mutation_scale=14,
+                color="0.3",
+            )
+        )
+
+    for row, (image, vector, name) in enumerate(zip(images, vectors, names, strict=True)):
+        bottom = 0.52 - 0.47 * row
+        ax = fig.add_axes([0.02, bottom, 0.12, 0.36])
+        ax.imshow(np.squeeze(_numpy(image)), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_title(f"$x_{row + 1}$: {name}", fontsize=9)
+        ax.axis("off")
+        strip = fig.add_axes([0.50, bottom + 0.14, 0.22, 0.08])
+        strip.imshow(vector[None, :], cmap="coolwarm", aspect="auto")
+        strip.set_xticks([])
+        strip.set_yticks([])
+        strip.set_title(f"$f_\\theta(x_{row + 1})$: {len(vector)} numbers", fontsize=9)
+        middle = 0.58 if row == 0 else 0.42
+        arrow((0.15, bottom + 0.18), (0.25, middle))
+        arrow((0.41, middle), (0.495, bottom + 0.18))
+        arrow((0.725, bottom + 0.18), (0.80, 0.5))
+    fig.add_artist(
+        FancyBboxPatch(
+            (0.25, 0.3),
+            0.16,
+            0.4,
+            boxstyle="round,pad=0.01",
+            transform=fig.transFigure,
+            facecolor="#dbe9f6",
+            edgecolor="tab:blue",
+        )
+    )
+    fig.text(0.33, 0.5, "$f_\\theta$\none network,\nshared weights", ha="center", va="center")
+    fig.text(
+        0.81,
+        0.5,
+        f"$D = \\Vert f_\\theta(x_1) - f_\\theta(x_2) \\Vert$\n$= {distance:.2f}$\n\n"
+        f"label $Y = {label}$",
+        ha="left",
+        va="center",
+        fontsize=11,
+    )
+    return fig
+
+
+def show_neighbours(
+    queries,
+    neighbours,
+    correct,
+    row_titles: Sequence[str],
+    size: float = 0.9,
+) -> Figure:
+    """Each query image followed by its nearest neighbours; wrong neighbours framed in red.
+
+    ``queries`` is (Q, H, W) or (Q, 1, H, W), ``neighbours`` (Q, k, H, W) or
+    (Q, k, 1, H, W), ``correct`` a (Q, k) boolean array (neighbour of the
+    query's class), ``row_titles`` one line of text per query row.
+    """
+    queries, neighbours = _numpy(queries), _numpy(neighbours)
+    correct = _numpy(correct).astype(bool)
+    if queries.ndim == 4:
+        queries = queries[:, 0]
+    if neighbours.ndim == 5:
+        neighbours = neighbours[:, :, 0]
+    n_queries, k = correct.shape
+    if len(queries) != n_queries or neighbours.shape[:2] != (n_queries, k):
+        raise ValueError(
+            f"got {len(queries)} queries, neighbours of shape {neighbours.shape[:2]} and correct "
+            f"of shape {correct.shape}: they must agree as (Q,), (Q, k) and (Q, k)"
+        )
+    fig, axes = plt.subplots(
+        n_queries, k + 1, figsize=(size * (k + 1) + 2.2, size * n_queries + 0.2), squeeze=False
+    )
+    for row in range(n_queries):
+        for column, ax in enumerate(axes[row]):
+            image = queries[row] if column == 0 else neighbours[row, column - 1]
+            ax.imshow(image, cmap="gray_r", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            colour = (
+                "black" if column == 0 else ("tab:green" if correct[row, column - 1] else "tab:red")
+            )
+            for spine in ax.spines.values():
+                spine.set_edgecolor(colour)
+                spine.set_linewidth(1 if column == 0 else 2.5)
+        axes[row, 0].set_ylabel(row_titles[row], rotation=0, ha="right", va="center", fontsize=8)
+    axes[0, 0].set_title("query", fontsize=8)
+    for column in range(1, k + 1):
+        axes[0, column].set_title(f"#{column}", fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 # --------------------------------------------------------------------------- 2-D projections

@@ -50,6 +50,11 @@ def _pair_loss(
         per_pair = torch.where(similar, d**2, (margin - d).clamp(min=0) ** 2)
         stats = {
             "active_fraction": (per_pair > 0).float().mean().item(),
+            # Similar pairs are active until they coincide; this share says how many
+            # dissimilar pairs are still inside the margin.
+            "active_dissimilar_fraction": (per_pair[~similar] > 0).float().mean().item()
+            if (~similar).any()
+            else float("nan"),
             "mean_positive_distance": d[similar].mean().item() if similar.any() else float("nan"),
             "mean_negative_distance": d[~similar].mean().item()
             if (~similar).any()
@@ -166,6 +171,7 @@ def train(
     snapshot_images: torch.Tensor | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train ``model`` with ``loss_fn`` on the batches of ``loader`` for ``epochs`` epochs.
 
@@ -175,7 +181,9 @@ def train(
     weights of the best epoch are restored at the end; with
     ``early_stopping_patience`` training also stops after that many epochs
     without improvement. ``snapshot_images`` are embedded before training and
-    after every epoch (for the explorer's epoch slider).
+    after every epoch (for the explorer's epoch slider). ``augment`` (e.g. a
+    :class:`~metric_course.augmentation.RandomAffine`) distorts every image
+    batch before the network sees it.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
@@ -210,6 +218,8 @@ def train(
         model.train()
         sums: dict[str, float] = {}
         for step, batch in enumerate(loader):
+            if augment is not None:  # distort the images, keep labels and pair flags
+                batch = [augment(t) if t.ndim == 4 else t for t in batch]
             loss, stats = _compute_loss(model, batch, loss_fn, device)
             if not torch.isfinite(loss):
                 raise FloatingPointError(

@@ -137,3 +137,15 @@ def test_make_loss_and_train_reject_bad_arguments():
     )
     with pytest.raises(ValueError, match="a batch must be"):
         train(model, bad, make_loss("batch_hard"), epochs=1, progress=False)
+
+
+def test_pair_statistics_count_dissimilar_pairs_inside_the_margin():
+    """Similar pairs are active until they coincide; the dissimilar share counts the others."""
+    emb_a = torch.zeros(4, 2)
+    emb_b = torch.tensor([[0.5, 0.0], [0.0, 0.0], [0.5, 0.0], [2.0, 0.0]])
+    y = torch.tensor([0, 0, 1, 1])  # two similar pairs (one coincides), two dissimilar
+    _, stats = make_loss("contrastive", margin=1.0)(emb_a, emb_b, y)
+    assert stats["active_fraction"] == pytest.approx(2 / 4)  # the 0.5 similar and 0.5 dissimilar
+    assert stats["active_dissimilar_fraction"] == pytest.approx(1 / 2)  # 0.5 inside, 2.0 past m
+    assert stats["mean_positive_distance"] == pytest.approx(0.25)
+    assert stats["mean_negative_distance"] == pytest.approx(1.25)
