@@ -7,6 +7,7 @@ them. Every launch has a timeout, so a broken test fails instead of hanging.
 
 import os
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -230,7 +231,8 @@ def test_windows_rendezvous_asks_for_no_libuv(monkeypatch, os_name, options):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
     monkeypatch.setenv("MASTER_PORT", "29512")
-    monkeypatch.setattr(distributed.os, "name", os_name)
+    # Only the module's view of the platform changes (a global os.name = "nt" breaks pathlib).
+    monkeypatch.setattr(distributed, "os", SimpleNamespace(name=os_name, environ=os.environ))
     monkeypatch.setattr(distributed.dist, "init_process_group", init_process_group)
     init_distributed("gloo")
     assert asked["init_method"] == f"tcp://127.0.0.1:29512{options}"
