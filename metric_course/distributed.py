@@ -52,6 +52,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import pickle
 import socket
 import time
 import traceback
@@ -330,9 +331,11 @@ def _run_in_group(
 ) -> None:
     """Body of each process started by :func:`launch_local` (like a torchrun worker).
 
-    Puts ``(rank, True, result)`` or, on an error, ``(rank, False, traceback)``
-    in ``results``: errors arrive in the order they happened, so the first one
-    is the cause and later ones are usually its consequences.
+    Puts ``(rank, True, pickled result)`` or, on an error, ``(rank, False,
+    traceback)`` in ``results``: errors arrive in the order they happened, so
+    the first one is the cause and later ones are usually its consequences.
+    The result is pickled here into plain bytes: a tensor sent as it is would
+    travel as a handle to this process's shared memory, gone once it exits.
     """
     os.environ.update(
         RANK=str(index),
@@ -344,7 +347,7 @@ def _run_in_group(
     torch.set_num_threads(1)
     try:
         context = init_distributed(backend, timeout_seconds)
-        results.put((index, True, fn(context, *args)))
+        results.put((index, True, pickle.dumps(fn(context, *args))))
     except BaseException:
         results.put((index, False, traceback.format_exc()))
         raise
@@ -364,7 +367,8 @@ def launch_local(
 
     A small torchrun for tests and notebooks: processes are spawned, join a
     group on a free port of 127.0.0.1, and return ``fn``'s results in rank
-    order. ``fn`` must be importable (defined in a module, not a notebook).
+    order. ``fn`` must be importable (defined in a module, not a notebook);
+    its results travel pickled, so tensors of any size come back.
     If a process fails, the others are stopped and the error names it; if
     they have not all finished after ``timeout_seconds``, all are stopped and
     a ``TimeoutError`` is raised: never a hang.
@@ -381,15 +385,20 @@ def launch_local(
         start_method="spawn",
     )
     deadline = time.monotonic() + timeout_seconds
+    received = []
     try:
         while not context.join(timeout=max(0.0, min(1.0, deadline - time.monotonic()))):
+            received += _drain(results)  # a large result waits in the pipe until it is read
             if time.monotonic() >= deadline:
+                running = ", ".join(str(r) for r, p in enumerate(context.processes) if p.is_alive())
                 raise TimeoutError(
-                    f"the {world_size} processes did not finish within {timeout_seconds:g} s; "
-                    "one is probably stuck, or waiting for a process that died. All were stopped."
+                    f"the processes of rank {running} (of {world_size}) did not finish within "
+                    f"{timeout_seconds:g} s; probably stuck, or waiting for a process that died. "
+                    "All were stopped."
                 )
     except (mp.ProcessRaisedException, mp.ProcessExitedException) as error:
-        errors = [f"process {rank}: {text}" for rank, ok, text in _drain(results) if not ok]
+        received += _drain(results)
+        errors = [f"process {rank}: {text}" for rank, ok, text in received if not ok]
         raise RuntimeError(
             "a process of launch_local failed; the errors in the order they happened (the "
             "first is the cause, later ones usually follow from it):\n"
@@ -400,7 +409,7 @@ def launch_local(
             if process.is_alive():
                 process.terminate()
                 process.join()
-    collected = {rank: value for rank, _, value in _drain(results)}
+    collected = {rank: pickle.loads(value) for rank, _, value in received + _drain(results)}
     return [collected[rank] for rank in range(world_size)]
 
 

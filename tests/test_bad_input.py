@@ -14,6 +14,7 @@ import torch
 from metric_course import losses
 from metric_course.data import course_data
 from metric_course.distances import cross_distances, pairwise_distances
+from metric_course.distributed import launch_local
 from metric_course.evaluation import embed, few_shot_accuracy, pair_distances, retrieval_metrics
 from metric_course.recipe import Recipe, train_embedding
 from metric_course.search import build_index, faiss_retrieval_metrics, torch_search
@@ -134,3 +135,18 @@ def test_a_damaged_cache_file_is_named_and_trained_again(digits, tmp_path):
         loaded = train_tiny(digits, tmp_path)  # the cache is whole again
     images = digits.test_unseen.images
     assert torch.equal(embed(retrained.model, images), embed(loaded.model, images))
+
+
+# ---------------------------------------------------------------- 7. launch_local's results
+
+BIG = 2_000_000  # 8 MB of float32, far more than a pipe holds
+
+
+def _returns_tensors(context):
+    return {"rank": torch.tensor(context.rank), "big": torch.full((BIG,), float(context.rank))}
+
+
+def test_launch_local_returns_tensors_large_ones_included():
+    results = launch_local(_returns_tensors, 2, timeout_seconds=60)
+    assert [result["rank"].item() for result in results] == [0, 1]
+    assert torch.equal(results[1]["big"], torch.ones(BIG))
