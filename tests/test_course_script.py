@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -86,7 +87,8 @@ def test_a_recent_python_is_accepted(version):
 
 
 def test_the_version_is_checked_before_a_venv_is_made(monkeypatch, recorder, made):
-    monkeypatch.setattr(course.sys, "version_info", (3, 9, 6, "final", 0))
+    old = SimpleNamespace(version_info=(3, 9, 6, "final", 0), executable="/usr/bin/python3")
+    monkeypatch.setattr(course, "sys", old)  # course.py's view only: pytest keeps its own
     with pytest.raises(SystemExit, match=r"needs Python 3\.10"):
         course.main(["lab"])
     assert made == [] and recorder.calls == []
