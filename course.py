@@ -133,10 +133,15 @@ def apt_install(*packages: str) -> bool:
     return True
 
 
-def pip_commands(python: Path, with_browser: bool, cpu: bool) -> list[list[str | Path]]:
-    """The pip commands that install the course (PyTorch's CPU build first when ``cpu``)."""
+def pip_commands(
+    python: Path, with_browser: bool, cpu: bool, here: bool = False
+) -> list[list[str | Path]]:
+    """The pip commands that install the course (PyTorch's CPU build first when ``cpu``).
+
+    pip itself is upgraded in ``.venv`` only: the active environment (``here``) is the user's.
+    """
     pip = [python, "-m", "pip", "install", "--quiet"]
-    commands = [[*pip, "--upgrade", "pip"]]
+    commands = [] if here else [[*pip, "--upgrade", "pip"]]
     if cpu:
         commands.append([*pip, "torch", "torchvision", "--index-url", TORCH_CPU_INDEX])
     extras = "dev,browser" if with_browser else "dev"
@@ -155,7 +160,7 @@ def setup(with_browser: bool, cpu: bool = False, here: bool = False) -> Path:
         print(f"installing into the active environment of {python}")
     else:
         python = create_venv()
-    for command in pip_commands(python, with_browser, cpu):
+    for command in pip_commands(python, with_browser, cpu, here):
         run(*command)
     if not DEBIAN_DATA.exists() and not apt_install("dataset-fashion-mnist"):
         # No Debian package: fetch the files into data/ (verified; nothing when already there).
@@ -214,7 +219,12 @@ def main(argv: list[str] | None = None) -> int:
         "were made on a CPU and differ on a GPU)",
     )
     args = parser.parse_args(argv)
-    python = setup(with_browser=args.command == "test", cpu=args.cpu, here=args.here)
+    try:
+        python = setup(with_browser=args.command == "test", cpu=args.cpu, here=args.here)
+    except subprocess.CalledProcessError as error:
+        command = " ".join(str(part) for part in error.cmd)
+        print(f"setup stopped: `{command}` failed (exit status {error.returncode}); see above.")
+        return error.returncode
     if args.command == "lab":
         # JupyterLab refuses to start as root (containers, CI) unless told it is on purpose.
         as_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []

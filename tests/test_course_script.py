@@ -4,6 +4,7 @@ course.py is imported as a module and every command it would run is recorded
 by a stand-in for ``subprocess.run``: nothing is installed here.
 """
 
+import ast
 import importlib.util
 import re
 import subprocess
@@ -250,7 +251,7 @@ def test_here_installs_into_the_active_environment(as_root_on_debian, monkeypatc
     monkeypatch.setattr(course, "DEBIAN_DATA", ROOT)
     monkeypatch.setattr(course, "create_venv", lambda: pytest.fail(".venv must not be made"))
     assert course.setup(with_browser=False, here=True) == Path(sys.executable)
-    assert recorder.commands[0].startswith(f"{sys.executable} -m pip install")
+    assert recorder.commands[0] == f"{sys.executable} -m pip install --quiet -e .[dev]"
     course.main(["lab", "--here"])
     assert f"{sys.executable} -m jupyter lab notebooks" in recorder.commands[-1]
 
@@ -278,3 +279,20 @@ def test_environment_yml_is_in_step_with_pyproject():
     bound = re.search(r'^requires-python = "(.*)"', text, re.M)[1]
     assert f"python{bound}" in wanted
     assert bound == ">={}.{}".format(*course.MINIMUM_PYTHON), "course.py checks the same version"
+
+
+def test_a_failed_install_stops_with_the_command_that_failed(
+    as_root_on_debian, monkeypatch, capsys
+):
+    pip_refuses = Recorder(lambda command: (1 if "-e" in command else 0, "", ""))
+    monkeypatch.setattr(course.subprocess, "run", pip_refuses)
+    assert course.main(["lab", "--here"]) == 1
+    assert f"setup stopped: `{sys.executable} -m pip install --quiet -e .[dev]` failed" in (
+        capsys.readouterr().out
+    )
+    assert not any("jupyter" in command for command in pip_refuses.commands)
+
+
+def test_course_py_parses_on_old_pythons_so_they_get_the_message():
+    source = (ROOT / "course.py").read_text(encoding="utf-8")
+    ast.parse(source, feature_version=(3, 7))
