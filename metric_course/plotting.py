@@ -151,6 +151,42 @@ def distance_histograms(
     return ax
 
 
+def show_distance_matrix(
+    distances,
+    class_names: Sequence[str],
+    ax: Axes | None = None,
+    title: str | None = None,
+    label: str = "distance",
+) -> Axes:
+    """A distance matrix of items sorted by class, as many of each: close is yellow, far dark.
+
+    Row and column ``i`` belong to class ``i // (N / len(class_names))``. White
+    lines separate the classes, and each is named at the centre of its block,
+    so a good embedding shows bright blocks on the diagonal.
+    """
+    distances = _numpy(distances)
+    n, classes = len(distances), len(class_names)
+    if distances.shape != (n, n) or classes == 0 or n % classes:
+        raise ValueError(
+            f"expected a square matrix with the same number of rows for each of the "
+            f"{classes} classes, got shape {distances.shape}"
+        )
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 4.4))
+    block = n // classes
+    image = ax.imshow(distances, cmap="viridis_r")
+    ax.figure.colorbar(image, ax=ax, label=label, shrink=0.85)
+    centres = [block / 2 - 0.5 + block * k for k in range(classes)]
+    ax.set_xticks(centres, class_names, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(centres, class_names, fontsize=8)
+    for edge in range(block, n, block):
+        ax.axhline(edge - 0.5, color="white", lw=1)
+        ax.axvline(edge - 0.5, color="white", lw=1)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
 def draw_siamese_diagram(
     images: Sequence,
     embeddings: Sequence,

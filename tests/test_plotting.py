@@ -16,6 +16,7 @@ from metric_course.plotting import (
     project_snapshots,
     project_umap,
     scatter_embeddings,
+    show_distance_matrix,
     show_images,
 )
 
@@ -56,6 +57,18 @@ def test_distance_histograms_split_similar_and_dissimilar():
         "dissimilar pairs",
     ]
     plt.close("all")
+
+
+def test_show_distance_matrix_names_each_class_block_and_separates_them():
+    distances = torch.rand(6, 6)
+    ax = show_distance_matrix(distances, ["a", "b", "c"], title="t")
+    assert np.allclose(ax.images[0].get_array(), distances.numpy())
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == ["a", "b", "c"]
+    assert np.allclose(ax.get_yticks(), [0.5, 2.5, 4.5])  # block centres
+    assert len(ax.lines) == 4  # two white lines across, two down
+    plt.close("all")
+    with pytest.raises(ValueError, match="same number of rows"):
+        show_distance_matrix(torch.rand(5, 5), ["a", "b"])
 
 
 # --------------------------------------------------------------------------- projections
