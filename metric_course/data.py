@@ -173,7 +173,7 @@ class ImageDataset:
                 f"images must be floats in [0, 1], got {self.images.dtype}; "
                 "convert with images.float() / 255"
             )
-        self.labels = torch.as_tensor(self.labels).long()
+        self.labels = _whole_numbers(torch.as_tensor(self.labels), "labels")
         self.class_names = tuple(self.class_names)
         if self.labels.ndim != 1 or len(self.labels) != len(self.images):
             raise ValueError(
@@ -226,8 +226,20 @@ class ImageDataset:
         return self.subset(torch.nonzero(keep).flatten())
 
 
+def _whole_numbers(values: torch.Tensor, what: str) -> torch.Tensor:
+    """``values`` as int64, refusing fractions (1.5 would silently become class 1)."""
+    if values.is_floating_point() and not torch.equal(values, values.round()):
+        fractions = values[values != values.round()].unique()[:5].tolist()
+        raise ValueError(
+            f"{what} must be whole numbers (class ids), got {fractions}; a fraction would be "
+            "cut to a wrong class. Map each class to an integer id, e.g. with np.unique("
+            "values, return_inverse=True)"
+        )
+    return values.long()
+
+
 def _check_class_ids(classes: Sequence[int], num_classes: int, what: str) -> tuple[int, ...]:
-    classes = tuple(int(c) for c in classes)
+    classes = tuple(_whole_numbers(torch.as_tensor(classes), what).tolist())
     bad = [c for c in classes if not 0 <= c < num_classes]
     if bad or len(set(classes)) != len(classes):
         raise ValueError(
@@ -811,6 +823,8 @@ def describe_data(data_dir: str | Path | None = None) -> tuple[str, bool]:
             status = f"{_describe_source(folder)}, verified"
         except (DatasetNotFoundError, CorruptDatasetError) as error:
             status, usable = str(error), False
+        except OSError as error:  # no permission, or an unreadable disk
+            status, usable = f"{error.filename} cannot be read: {error.strerror}", False
         lines.append(f"fashion-mnist  {split:<5} {status}")
     lines.append(f"digits         {load_digits_dataset('train').source}")
     from .omniglot import OMNIGLOT_FILES, verified_omniglot_file

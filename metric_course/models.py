@@ -24,7 +24,15 @@ def get_device(prefer: str | None = None) -> torch.device:
     """
     choice = prefer or os.environ.get("METRIC_COURSE_DEVICE")
     if choice:
-        device = torch.device(choice)
+        try:
+            device = torch.device(choice)
+        except RuntimeError:
+            where = "prefer" if prefer else "METRIC_COURSE_DEVICE"
+            raise ValueError(
+                f"{where}={choice!r} is not a device name; use 'cuda' (an NVIDIA GPU, or "
+                "'cuda:1' for the second), 'mps' (Apple), 'cpu', or unset METRIC_COURSE_DEVICE "
+                "to pick automatically"
+            ) from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(
                 f"device {choice!r} was asked for, but this machine has no CUDA GPU; "
@@ -109,9 +117,23 @@ class EmbeddingNet(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Embed a batch of images (B, C, H, W) into a (B, embedding_dim) tensor."""
         if images.ndim != 4 or images.shape[1] != self.in_channels:
+            if images.ndim == 3:
+                fix = "add a channel axis with images.unsqueeze(1)"
+            elif images.ndim == 4 and self.in_channels == 1 and images.shape[1] == 3:
+                fix = (
+                    "these are colour images: build the network with in_channels=3, or make "
+                    "them grey with images.mean(1, keepdim=True)"
+                )
+            else:
+                fix = "build the network with in_channels equal to the images' channels"
             raise ValueError(
                 f"expected images of shape (batch, {self.in_channels}, height, width), "
-                f"got {tuple(images.shape)}; add a channel axis with images.unsqueeze(1)"
+                f"got {tuple(images.shape)}; {fix}"
+            )
+        if not images.is_floating_point():
+            raise ValueError(
+                f"images must be floats in [0, 1], got {images.dtype}; "
+                "convert with images.float() / 255"
             )
         embeddings = self.head(self.features(images))
         if self.normalize:

@@ -38,9 +38,18 @@ from torch.utils.data import Dataset, Sampler
 from .data import ImageDataset
 
 
+def _check_whole(value: int, name: str, minimum: int, why: str = "") -> None:
+    """Refuse anything but a whole number ≥ ``minimum``: 2.5 pairs fail later, and unclearly."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(
+            f"{name} must be a whole number (int) of at least {minimum}{why}, got {value!r}"
+            + ("; divide with // instead of /" if isinstance(value, float) else "")
+        )
+
+
 def _rng(seed: int, epoch: int) -> np.random.Generator:
-    if seed < 0 or epoch < 0:
-        raise ValueError(f"seed and epoch must be non-negative integers, got {seed} and {epoch}")
+    _check_whole(seed, "seed", 0)
+    _check_whole(epoch, "epoch", 0)
     return np.random.default_rng([seed, epoch])
 
 
@@ -117,8 +126,7 @@ class PairDataset(Dataset):
         positive_fraction: float = 0.25,
         seed: int = 0,
     ) -> None:
-        if pairs_per_epoch < 1:
-            raise ValueError(f"pairs_per_epoch must be at least 1, got {pairs_per_epoch}")
+        _check_whole(pairs_per_epoch, "pairs_per_epoch", 1)
         if not 0 <= positive_fraction <= 1:
             raise ValueError(
                 f"positive_fraction is the share of similar pairs, in [0, 1]; got "
@@ -165,8 +173,7 @@ class TripletDataset(Dataset):
     """
 
     def __init__(self, data: ImageDataset, triplets_per_epoch: int, seed: int = 0) -> None:
-        if triplets_per_epoch < 1:
-            raise ValueError(f"triplets_per_epoch must be at least 1, got {triplets_per_epoch}")
+        _check_whole(triplets_per_epoch, "triplets_per_epoch", 1)
         self.data = data
         self.triplets_per_epoch = triplets_per_epoch
         self.seed = seed
@@ -219,19 +226,21 @@ class PKSampler(Sampler[list[int]]):
         k: int,
         seed: int = 0,
     ) -> None:
-        if p < 2 or k < 2:
-            raise ValueError(
-                f"a P×K batch needs p >= 2 classes (so every image has negatives) and k >= 2 "
-                f"images per class (so it has positives); got p={p}, k={k}"
-            )
+        _check_whole(p, "p", 2, " classes per batch, so every image has negatives")
+        _check_whole(k, "k", 2, " images per class, so every image has positives")
+        _check_whole(seed, "seed", 0)
         index = _ClassIndex(labels)
         enough = index.count >= k
         if enough.sum() < p:
-            fewer = ", or lower k" if enough.sum() < len(index.classes) else ""
+            largest = np.sort(index.count)[::-1]
+            fixes = [f"lower p to at most {enough.sum()}"] if enough.sum() >= 2 else []
+            if len(largest) >= p and largest[p - 1] >= 2:
+                fixes.append(f"lower k to at most {largest[p - 1]}")
             raise ValueError(
                 f"cannot fill batches of p={p} classes × k={k} images: the labels have "
                 f"{len(index.classes)} classes, {enough.sum()} of them with at least {k} images "
-                f"(classes with fewer are left out); lower p to at most {enough.sum()}{fewer}"
+                "(classes with fewer are left out); "
+                + (", or ".join(fixes) if fixes else "this data needs more classes")
             )
         self.p, self.k, self.seed = p, k, seed
         self.excluded_classes = tuple(index.classes[~enough].tolist())

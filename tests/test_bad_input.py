@@ -8,15 +8,18 @@ error that says what was wrong and what to do.
 import re
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
 from metric_course import losses
-from metric_course.data import course_data
+from metric_course.data import ImageDataset, course_data, resolve_split
 from metric_course.distances import cross_distances, pairwise_distances
 from metric_course.distributed import launch_local
 from metric_course.evaluation import embed, few_shot_accuracy, pair_distances, retrieval_metrics
+from metric_course.models import EmbeddingNet, get_device
 from metric_course.recipe import Recipe, train_embedding
+from metric_course.sampling import PairDataset, PKSampler, TripletDataset
 from metric_course.search import build_index, faiss_retrieval_metrics, torch_search
 
 try:
@@ -150,3 +153,68 @@ def test_launch_local_returns_tensors_large_ones_included():
     results = launch_local(_returns_tensors, 2, timeout_seconds=60)
     assert [result["rank"].item() for result in results] == [0, 1]
     assert torch.equal(results[1]["big"], torch.ones(BIG))
+
+
+# ---------------------------------------------------------------- 8. silent coercions
+
+
+@pytest.mark.parametrize("labels", [[0.0, 1.5, 2.0], np.array([0, 1, 2.5]), [0, float("nan"), 1]])
+def test_fractional_labels_are_refused_not_truncated(labels):
+    with pytest.raises(ValueError, match="labels must be whole numbers"):
+        ImageDataset(torch.zeros(3, 1, 2, 2), labels, ("a", "b", "c"))
+
+
+def test_whole_float_labels_are_accepted_as_class_ids():
+    data = ImageDataset(torch.zeros(3, 1, 2, 2), np.array([0.0, 2.0, 1.0]), ("a", "b", "c"))
+    assert data.labels.tolist() == [0, 2, 1] and data.labels.dtype == torch.int64
+
+
+def test_a_fractional_class_id_in_a_split_is_refused_not_truncated():
+    with pytest.raises(ValueError, match=r"seen classes must be whole numbers .*\[1.5\]"):
+        resolve_split((0, 1.5, 2))
+    assert resolve_split((0.0, 1, 2)) == ((0, 1, 2), tuple(range(3, 10)))
+
+
+# ---------------------------------------------------------------- 9. errors that say what to do
+
+UNEVEN = ImageDataset(torch.zeros(12, 1, 2, 2), torch.arange(4).repeat(3), tuple("abcd"))
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: PKSampler(UNEVEN.labels, p=2.0, k=2), r"p must be a whole number .* got 2\.0; "),
+        (lambda: PKSampler(UNEVEN.labels, p=2, k=3 / 1), r"k must be .* divide with // "),
+        (lambda: PKSampler(UNEVEN.labels, p=2, k=2, seed=-1), "seed must be .* at least 0"),
+        (lambda: PairDataset(UNEVEN, pairs_per_epoch=2.5), "pairs_per_epoch must be a whole"),
+        (lambda: TripletDataset(UNEVEN, triplets_per_epoch=2.5), "triplets_per_epoch must be"),
+    ],
+)
+def test_sampler_settings_must_be_whole_numbers(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_pk_sampler_never_says_lower_p_to_at_most_zero():
+    with pytest.raises(
+        ValueError, match=r"0 of them with at least 5 images .*; lower k to at most 3$"
+    ):
+        PKSampler(UNEVEN.labels, p=2, k=5)
+    with pytest.raises(ValueError, match=r"at most 2, or lower k to at most 2$"):
+        PKSampler([0, 0, 0, 1, 1, 1, 2, 2], p=3, k=3)
+
+
+def test_an_unknown_device_name_says_which_names_work(monkeypatch):
+    monkeypatch.setenv("METRIC_COURSE_DEVICE", "gpu")
+    with pytest.raises(
+        ValueError, match="METRIC_COURSE_DEVICE='gpu' is not a device name; use 'cuda'"
+    ):
+        get_device()
+
+
+def test_embedding_net_explains_uint8_and_colour_images():
+    model = EmbeddingNet(embedding_dim=4)
+    with pytest.raises(ValueError, match=r"floats in \[0, 1\], got torch.uint8; convert with"):
+        model(torch.zeros(2, 1, 8, 8, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="colour images: build the network with in_channels=3"):
+        model(torch.rand(2, 3, 8, 8))

@@ -340,6 +340,24 @@ def test_info_reports_where_the_data_is(isolated, monkeypatch, capsys):
     assert "scikit-learn" in out and "not downloaded (--omniglot)" in out
 
 
+def test_info_reports_an_unreadable_file_instead_of_crashing(isolated, monkeypatch, capsys):
+    monkeypatch.setattr(data, "_torchvision_ok", lambda name, split, root: False)
+    write_fashion(isolated / "debian")
+    unreadable = isolated / "debian" / "t10k-labels-idx1-ubyte.gz"
+    read_bytes = Path.read_bytes
+
+    def refuse(path):
+        if path == unreadable:
+            raise PermissionError(13, "Permission denied", str(path))
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    assert data.main(["info"]) == 1
+    out = capsys.readouterr().out
+    assert f"test  {unreadable} cannot be read: Permission denied" in out
+    assert "train " + str(isolated / "debian") in out  # the readable split is still verified
+
+
 # ---------------------------------------------------------------- other datasets
 
 

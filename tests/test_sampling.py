@@ -79,7 +79,7 @@ def test_pairs_batch_through_a_data_loader():
         ([0, 1, 2], {}, "at least 2 images"),
         ([0, 0, 1, 1], {"positive_fraction": 1.5}, r"in \[0, 1\]"),
         ([0, 0, 1, 1], {"pairs_per_epoch": 0}, "at least 1"),
-        ([0, 0, 1, 1], {"seed": -1}, "non-negative"),
+        ([0, 0, 1, 1], {"seed": -1}, "seed must be a whole number .* at least 0, got -1"),
     ],
 )
 def test_pairs_reject_bad_input(labels, kwargs, message):
@@ -200,8 +200,8 @@ def test_pk_batches_through_a_data_loader():
             3,
             "2 of them with at least 3 images .* at most 2, or lower k",
         ),
-        ([0, 0, 1, 1], 2, 1, "k >= 2"),
-        ([0, 0, 1, 1], 1, 2, "p >= 2"),
+        ([0, 0, 1, 1], 2, 1, "k must be .* at least 2 images per class"),
+        ([0, 0, 1, 1], 1, 2, "p must be .* at least 2 classes per batch"),
         ([[0, 1]], 2, 2, "1-D array of class ids"),
         ([0.5, 1.0], 2, 2, "1-D array of class ids"),
     ],
