@@ -4,13 +4,17 @@ Verdicts are printed, never raised: an unsolved exercise and a crashing answer
 are reported, and the package's own answer is accepted, by every checker.
 """
 
+import time
+from functools import partial
+
+import numpy as np
 import pytest
 import torch
 
 from metric_course import exercises, losses
 from metric_course.distances import pairwise_distances
 from metric_course.evaluation import classify_by_prototypes, nearest_neighbours, threshold_at_far
-from metric_course.exercises import compare_tensors, run_checks
+from metric_course.exercises import checking, compare_tensors, run_checks
 
 
 def test_run_checks_reports_pass_fail_unsolved_and_crash(capsys):
@@ -99,3 +103,79 @@ def test_a_crashing_answer_is_reported_not_raised(check, capsys):
 def test_the_reference_is_accepted(check, capsys):
     assert check(REFERENCES[check]) is True
     assert "✅" in capsys.readouterr().out
+
+
+def returns_none(*args, **kwargs):
+    """An answer whose `return` is forgotten."""
+
+
+def returns_numpy(*args, **kwargs):
+    return np.zeros(3)
+
+
+@CHECKERS
+@pytest.mark.parametrize("answer", [returns_none, returns_numpy])
+def test_none_or_numpy_is_explained_as_the_students_problem(check, answer, capsys):
+    assert check(answer) is False
+    out = capsys.readouterr().out
+    assert out.startswith("❌") and "Hint:" in out
+    assert "raised" not in out and "checker itself" not in out
+
+
+def test_a_right_distance_matrix_in_numpy_is_explained(capsys):
+    assert exercises.check_pairwise_distances(lambda x: pairwise_distances(x).numpy()) is False
+    assert "got a NumPy array: compute it with torch operations" in capsys.readouterr().out
+
+
+def loops_forever(*args, **kwargs):
+    while True:
+        try:
+            pass
+        except Exception:  # a student's catch-all must not swallow the time limit
+            pass
+
+
+@CHECKERS
+def test_an_endless_loop_is_stopped_with_a_message(check, capsys, monkeypatch):
+    monkeypatch.setattr(checking, "TIME_LIMIT_SECONDS", 0.3)
+    start = time.monotonic()
+    assert check(loops_forever) is False
+    assert time.monotonic() - start < 10
+    out = capsys.readouterr().out
+    assert out.startswith("⏱") and "stopped after 0.3 s while checking" in out
+
+
+def triplet_in_place(anchor, positive, negative, margin=0.2, squared=False):
+    positive -= anchor  # reuses the inputs' memory: fine, the inputs are the checker's copies
+    negative -= anchor
+    d_ap, d_an = positive.norm(dim=1), negative.norm(dim=1)
+    if squared:
+        d_ap, d_an = d_ap**2, d_an**2
+    return (d_ap - d_an + margin).clamp(min=0).mean()
+
+
+def batch_hard_in_place(distances, labels, margin=0.2):
+    same = labels[:, None] == labels[None, :]
+    nearest_negative = distances.masked_fill(same, float("inf")).amin(1)
+    distances.masked_fill_(~same, 0)  # in place: only the positives are left
+    farthest_positive = distances.amax(1)
+    has_positive = same.sum(1) > 1
+    return (farthest_positive - nearest_negative + margin).clamp(min=0)[has_positive].mean()
+
+
+@pytest.mark.parametrize(
+    ("check", "answer"),
+    [
+        (exercises.check_triplet_loss, triplet_in_place),
+        (exercises.check_batch_hard, batch_hard_in_place),
+    ],
+)
+def test_a_right_answer_that_works_in_place_is_accepted(check, answer, capsys):
+    assert check(answer) is True, capsys.readouterr().out
+
+
+def test_a_failure_inside_the_checker_is_not_blamed_on_the_student(capsys):
+    assert run_checks("demo", [("a bug", partial(pairwise_distances, "not a tensor"))]) is False
+    out = capsys.readouterr().out
+    assert "the checker itself failed" in out and "bug of the course" in out
+    assert "your function raised" not in out

@@ -96,7 +96,7 @@ def check_pairwise_distances(fn: Callable) -> bool:
             expected, what = pairwise_distances(x), "the distance matrix"
             hint = diagnose(got, expected, what, _distance_matrix_mistakes(x))
             generic = hint is not None and hint == compare_tensors(got, expected, what)
-            if generic and got.shape == expected.shape:  # no typical mistake matched
+            if generic and isinstance(got, torch.Tensor) and got.shape == expected.shape:
                 return _nan_or_negative_hint(got) or hint
             return hint
 

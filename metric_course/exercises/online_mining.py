@@ -133,7 +133,7 @@ def check_batch_hard(fn: Callable) -> bool:
     def value_case(seed: int, margin: float, singleton: bool = False):
         def case() -> str | None:
             distances, labels = _pk_distances(seed, singleton=singleton)
-            got = fn(distances, labels, margin=margin)
+            got = fn(distances.clone(), labels.clone(), margin=margin)
             expected = batch_hard_from_distances(distances, labels, margin)
             hint = diagnose(
                 got, expected, "the loss", _batch_hard_mistakes(distances, labels, margin)
@@ -149,11 +149,12 @@ def check_batch_hard(fn: Callable) -> bool:
 
     def returns_a_differentiable_number() -> str | None:
         distances, labels = _pk_distances(0)
-        return scalar_hint(fn(distances.requires_grad_(), labels, margin=0.2), "the loss")
+        got = fn(distances.requires_grad_().clone(), labels.clone(), margin=0.2)
+        return scalar_hint(got, "the loss")
 
     def margin_is_used() -> str | None:
         distances, labels = _pk_distances(3)
-        got = fn(distances, labels, margin=0.5)
+        got = fn(distances.clone(), labels.clone(), margin=0.5)
         expected = batch_hard_from_distances(distances, labels, 0.5)
         fixed = batch_hard_from_distances(distances, labels, 0.2)
         if isinstance(got, torch.Tensor) and torch.allclose(got.double(), fixed, atol=1e-6):

@@ -85,7 +85,7 @@ def check_triplet_loss(fn: Callable) -> bool:
     def value_case(seed: int, margin: float, squared: bool, spread: float = 0.6):
         def case() -> str | None:
             a, p, n = _triplet_batch(seed, negative_spread=spread)
-            got = fn(a, p, n, margin=margin, squared=squared)
+            got = fn(a.clone(), p.clone(), n.clone(), margin=margin, squared=squared)
             expected = triplet_loss(a, p, n, margin=margin, squared=squared)
             return diagnose(got, expected, "the loss", _triplet_mistakes(a, p, n, margin, squared))
 
@@ -93,13 +93,14 @@ def check_triplet_loss(fn: Callable) -> bool:
 
     def returns_a_differentiable_number() -> str | None:
         a, p, n = (t.requires_grad_() for t in _triplet_batch(0))
-        return scalar_hint(fn(a, p, n, margin=0.2, squared=False), "the loss")
+        got = fn(a.clone(), p.clone(), n.clone(), margin=0.2, squared=False)
+        return scalar_hint(got, "the loss")
 
     def gradient_where_anchor_and_positive_coincide() -> str | None:
         a, p, n = _triplet_batch(5)
         p[:4] = a[:4]  # the same image drawn twice: distance exactly 0
         a.requires_grad_()
-        fn(a, p, n, margin=0.2, squared=False).backward()
+        fn(a.clone(), p.clone(), n.clone(), margin=0.2, squared=False).backward()
         if not torch.isfinite(a.grad).all():
             return (
                 "the gradient is NaN where the anchor and the positive coincide: the derivative "
