@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from .augmentation import RandomAffine
 from .data import default_data_dir
 from .models import EmbeddingNet, get_device
 from .sampling import PairDataset, PKSampler, TripletDataset
@@ -70,6 +71,7 @@ class Recipe:
             "semi_hard": 0.05,
         }
     )
+    augmentation: RandomAffine | None = None
 
     def with_changes(self, **changes) -> Recipe:
         """A copy with some fields changed, e.g. ``recipe.with_changes(epochs=10)``."""
@@ -89,6 +91,17 @@ class Recipe:
         """A short hash of every field: the name of a cached model."""
         text = json.dumps(asdict(self), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+RECIPES: dict[str, Recipe] = {
+    # Fashion-MNIST, 7 seen classes: the defaults above (docs/recipe.md).
+    "fashion-mnist": Recipe(),
+    # Omniglot background-small, ~160 training characters (docs/recipe.md, "Omniglot"):
+    # 28 characters × 4 drawings a batch, 1,000 steps.
+    "omniglot": Recipe(p=28, batch_images=112, epochs=10, images_per_epoch=11_200),
+    # The notebooks' budget: the same choices, 400 steps.
+    "omniglot-notebook": Recipe(p=28, batch_images=112, epochs=4, images_per_epoch=11_200),
+}
 
 
 def model_cache_dir() -> Path:
@@ -201,6 +214,7 @@ def train_embedding(
         val_data=val_data,
         snapshot_images=snapshot_images,
         progress=progress,
+        augment=recipe.augmentation,
     )
     if cache_file is not None:
         _save(cache_file, result)

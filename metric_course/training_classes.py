@@ -1,0 +1,85 @@
+"""How many identities must a network see to learn a distance for new ones?
+
+A face recogniser trained on seven people learns what tells *those seven*
+apart; trained on thousands it learns what tells *anyone* apart. The
+training-classes curve measures this: the same network, loss and number of
+training images, trained on more and more characters (identities), each time
+scored on alphabets it never saw. Only the number of classes changes, so the
+curve shows what variety of identities buys, not what more images buy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .data import CourseData
+from .evaluation import embed, retrieval_metrics
+from .few_shot import OneShotRun, load_one_shot_runs, one_shot_error
+from .recipe import Recipe, train_embedding
+
+DEFAULT_COUNTS: tuple[int | None, ...] = (7, 15, 30, 60, 120, None)
+
+
+def nested_class_subsets(
+    classes: Sequence[int], counts: Sequence[int | None], seed: int = 0
+) -> list[tuple[int, ...]]:
+    """One subset of ``classes`` per count (None: all), each inside the next.
+
+    The classes are shuffled once (seeded) and each subset takes the first
+    ``count``, so 15 characters are the 7 plus 8 more: the curve then adds
+    identities instead of swapping them.
+    """
+    order = np.random.default_rng(seed).permutation(np.asarray(classes))
+    subsets = []
+    for count in counts:
+        if count is not None and not 2 <= count <= len(order):
+            raise ValueError(
+                f"each count must lie in 2..{len(order)} (the training classes) or be None "
+                f"for all of them, got {count}"
+            )
+        subsets.append(tuple(sorted(int(c) for c in order[: count or len(order)])))
+    return subsets
+
+
+def training_classes_curve(
+    data: CourseData,
+    counts: Sequence[int | None] = DEFAULT_COUNTS,
+    recipe: Recipe | None = None,
+    loss: str = "batch_hard",
+    seed: int = 0,
+    runs: list[OneShotRun] | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = False,
+) -> list[dict[str, float]]:
+    """Train on more and more of ``data``'s training classes at one image budget; score each.
+
+    For each count (None: every training class) a model is trained with
+    ``loss`` under ``recipe`` on that many classes of ``data.train`` (nested
+    subsets, :func:`nested_class_subsets`), validated on ``data.val``. Each
+    row gives ``classes``, ``images`` (the training images available),
+    ``map_at_r`` on ``data.test_unseen``, ``one_shot_error`` on the official
+    Omniglot runs (``runs``, loaded when None) and training ``seconds``.
+    The recipe's budget counts images through the network, so every point
+    trains on the same number of images, drawn from fewer or more classes.
+    """
+    runs = load_one_shot_runs() if runs is None else runs
+    rows = []
+    for classes in nested_class_subsets(data.train_classes, counts, seed):
+        train = data.train.select_classes(classes)
+        result = train_embedding(
+            loss, train, data.val, recipe, seed, cache_dir=cache_dir, progress=progress
+        )
+        unseen = retrieval_metrics(embed(result.model, data.test_unseen), data.test_unseen.labels)
+        rows.append(
+            {
+                "classes": len(classes),
+                "images": len(train),
+                "map_at_r": unseen["map_at_r"],
+                "one_shot_error": one_shot_error(result.model, runs).mean_error,
+                "seconds": result.seconds,
+            }
+        )
+    return rows

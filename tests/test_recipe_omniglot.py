@@ -1,0 +1,106 @@
+"""The named recipes, training on Omniglot with augmentation, the curve and the benchmark."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from metric_course import omniglot
+from metric_course.augmentation import RandomAffine
+from metric_course.data import course_data
+from metric_course.evaluation import embed
+from metric_course.few_shot import OneShotRun
+from metric_course.recipe import RECIPES, Recipe, train_embedding
+from metric_course.training_classes import nested_class_subsets, training_classes_curve
+
+BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "omniglot.py"
+TINY_BUDGET = {"epochs": 1, "images_per_epoch": 224}
+
+needs_omniglot = pytest.mark.skipif(
+    any(omniglot.find_omniglot_file(name) is None for name in omniglot.OMNIGLOT_FILES),
+    reason="Omniglot's files are not in the course data folder (.ci/run copies them)",
+)
+
+
+def test_the_fashion_mnist_recipe_is_the_default_and_omniglot_augments():
+    assert RECIPES["fashion-mnist"] == Recipe()
+    assert Recipe().augmentation is None  # Fashion-MNIST's numbers stay as measured
+    for name in ("omniglot", "omniglot-notebook"):
+        assert RECIPES[name] != Recipe() and RECIPES[name].fingerprint() != Recipe().fingerprint()
+
+
+def test_nested_class_subsets_add_classes_instead_of_swapping_them():
+    subsets = nested_class_subsets(range(100, 150), [3, 10, None], seed=1)
+    assert [len(s) for s in subsets] == [3, 10, 50]
+    assert set(subsets[0]) < set(subsets[1]) < set(subsets[2]) == set(range(100, 150))
+    assert subsets == nested_class_subsets(range(100, 150), [3, 10, None], seed=1)
+    with pytest.raises(ValueError, match="2..50"):
+        nested_class_subsets(range(100, 150), [51])
+
+
+@pytest.fixture(scope="module")
+def small_omniglot():
+    return course_data("omniglot-small", max_per_class=8, max_test_per_class=4)
+
+
+@needs_omniglot
+@pytest.mark.parametrize("loss", ["contrastive", "triplet", "batch_all", "batch_hard", "semi_hard"])
+def test_every_loss_trains_on_omniglot_and_is_cached(small_omniglot, loss, tmp_path):
+    recipe = RECIPES["omniglot"].with_changes(**TINY_BUDGET)
+    data = small_omniglot
+    first = train_embedding(loss, data.train, data.val, recipe, cache_dir=tmp_path, progress=False)
+    assert len(first.history) == 1 and "val_map_at_r" in first.history[0]
+    again = train_embedding(loss, data.train, data.val, recipe, cache_dir=tmp_path, progress=False)
+    images = data.test_unseen.images[:16]
+    assert torch.equal(embed(first.model, images), embed(again.model, images))
+    assert len(list(tmp_path.glob("*.pt"))) == 1
+
+
+@needs_omniglot
+def test_augmentation_changes_what_the_network_learns(small_omniglot):
+    data = small_omniglot
+    recipe = Recipe().with_changes(p=28, batch_images=56, **TINY_BUDGET)
+    plain = train_embedding("batch_hard", data.train, None, recipe, progress=False)
+    again = train_embedding("batch_hard", data.train, None, recipe, progress=False)
+    distorted = train_embedding(
+        "batch_hard",
+        data.train,
+        None,
+        recipe.with_changes(augmentation=RandomAffine()),
+        progress=False,
+    )
+    images = data.test_unseen.images[:16]
+    assert torch.equal(embed(plain.model, images), embed(again.model, images))
+    assert not torch.allclose(embed(plain.model, images), embed(distorted.model, images))
+
+
+@needs_omniglot
+def test_the_training_classes_curve_trains_one_model_per_count(small_omniglot):
+    run = OneShotRun(
+        "tiny",
+        small_omniglot.test_unseen.images[[0, 4]],
+        small_omniglot.test_unseen.images[[5, 1]],
+        torch.tensor([1, 0]),
+    )
+    recipe = RECIPES["omniglot-notebook"].with_changes(**TINY_BUDGET)
+    rows = training_classes_curve(small_omniglot, (7, None), recipe, runs=[run])
+    assert [row["classes"] for row in rows] == [7, len(small_omniglot.train_classes)]
+    assert rows[0]["images"] == 7 * 8 and rows[1]["images"] == len(small_omniglot.train)
+    for row in rows:
+        assert 0 <= row["map_at_r"] <= 1 and row["one_shot_error"] in (0.0, 0.5, 1.0)
+
+
+def _benchmark():
+    spec = importlib.util.spec_from_file_location("omniglot_benchmark", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@needs_omniglot
+def test_benchmark_quick_run_reports_pixels_and_every_loss():
+    table = _benchmark().main(["--quick", "--threads", "1"])
+    rows = [line.split("|")[2].strip() for line in table.splitlines()[2:]]
+    assert rows == ["raw pixels", "contrastive", "triplet", "batch_all", "batch_hard", "semi_hard"]
+    assert "| default | raw pixels | 0 | 77.2 |" in table
