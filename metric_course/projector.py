@@ -1,0 +1,69 @@
+"""Take an embedding space to TensorBoard's Embedding Projector.
+
+The projector (``tensorboard --logdir DIR``, then the "Projector" tab, or
+https://projector.tensorflow.org with the files loaded by hand) shows the
+vectors with PCA, t-SNE or UMAP, their labels and their images. PyTorch's
+``SummaryWriter.add_embedding`` writes its format: ``tensors.tsv`` (one
+vector per line), ``metadata.tsv`` (the labels), ``sprite.png`` (every image
+tiled) and ``projector_config.pbtxt`` (which file is which). Needs the
+``tensorboard`` package: ``pip install -e '.[projector]'``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .widgets.drawing import as_images, class_name_list
+
+
+def export_projector(
+    log_dir: str | Path,
+    embeddings,
+    labels,
+    images=None,
+    class_names: Sequence[str] | None = None,
+    tag: str = "embedding",
+) -> Path:
+    """Write ``embeddings`` (N, D), their class names and optionally ``images`` for the projector.
+
+    Returns the folder holding ``tensors.tsv``, ``metadata.tsv`` and
+    ``sprite.png``; ``projector_config.pbtxt`` goes in ``log_dir``. Grey
+    images are written on one scale for all, dark ink on white (as the
+    course's figures show them). Open with ``tensorboard --logdir log_dir``.
+    """
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as error:
+        raise ImportError(
+            "the projector export needs the tensorboard package: pip install tensorboard "
+            "(or pip install -e '.[projector]' in the course's folder)"
+        ) from error
+    matrix = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32)
+    if matrix.ndim != 2:
+        raise ValueError(f"embeddings must be (N, D), got shape {tuple(matrix.shape)}")
+    if not torch.isfinite(matrix).all():
+        raise ValueError("embeddings hold NaN or infinite values; the projector cannot place them")
+    labels = np.asarray(labels, dtype=int)
+    if len(labels) != len(matrix):
+        raise ValueError(f"got {len(labels)} labels for {len(matrix)} embeddings")
+    names = class_name_list(labels, class_names)
+    sprite = None if images is None else _sprite_images(images, len(matrix))
+    log_dir = Path(log_dir)
+    with SummaryWriter(log_dir=str(log_dir)) as writer:
+        writer.add_embedding(
+            matrix, metadata=[names[label] for label in labels], label_img=sprite, tag=tag
+        )
+    return log_dir / "00000" / tag
+
+
+def _sprite_images(images, n: int) -> torch.Tensor:
+    """(N, C, H, W) in [0, 1] as the projector's sprite wants them; grey drawn dark on white."""
+    pictures = as_images(images, n)
+    if pictures.ndim == 3:
+        low, high = min(0.0, pictures.min()), max(1.0, pictures.max())
+        return torch.as_tensor(1 - (pictures - low) / (high - low), dtype=torch.float32)[:, None]
+    return torch.as_tensor(np.clip(pictures, 0, 1), dtype=torch.float32).permute(0, 3, 1, 2)

@@ -1,0 +1,405 @@
+"""A clickable projection (notebook 06): click a point to see its neighbours, hover, select a box.
+
+:class:`ProjectionView` writes one self-contained piece of HTML and JavaScript:
+the points, every item's image (one PNG sprite sheet as a data URI) and every
+item's nearest neighbours, computed here in Python beforehand. The browser
+needs no kernel and no widget manager, so the view works the same in
+JupyterLab, classic Jupyter, VS Code and Colab (without its custom widget
+manager), keeps working after the kernel stops, and :meth:`ProjectionView.save`
+writes it as a standalone page. The logic the page runs is plain Python here
+and tested: :func:`neighbour_table` (what a click shows), :func:`points_in_box`
+and :func:`class_mix` (what a box selection lists).
+
+In the page: click (or tap) a point to make it the query; hover to see a
+point's image and label; drag a box over an empty area to list what it holds.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import itertools
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.colors import to_hex
+from PIL import Image
+
+from ..distances import cross_distances
+from ..plotting import CLASS_COLOURS
+from .drawing import as_images, class_name_list
+
+_VIEW_NUMBERS = itertools.count()  # tells apart two views of the same data on one page
+
+
+def neighbour_table(embeddings, k: int = 8, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Every item's ``k`` nearest other items: indices and Euclidean distances, both (N, k).
+
+    Row ``i`` equals ``nearest_neighbours(embeddings, i, k)``: nearest first,
+    the item itself excluded, ties broken by the lower index. Computed
+    ``chunk`` rows at a time, so memory stays at ``chunk × N`` distances.
+    """
+    embeddings = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32)
+    embeddings = embeddings.reshape(len(embeddings), -1)
+    n = len(embeddings)
+    if n < 2:
+        raise ValueError(f"neighbours need at least two items, got {n}")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    k = min(k, n - 1)
+    indices = np.empty((n, k), dtype=np.int64)
+    distances = np.empty((n, k), dtype=np.float64)
+    for start in range(0, n, chunk):
+        block = cross_distances(embeddings[start : start + chunk], embeddings).double().numpy()
+        rows = np.arange(len(block))
+        block[rows, start + rows] = np.inf  # an item is not its own neighbour
+        # Sort by distance, then by index (a stable sort of index order keeps ties in it).
+        order = np.argsort(block, axis=1, kind="stable")[:, :k]
+        indices[start : start + chunk] = order
+        distances[start : start + chunk] = np.take_along_axis(block, order, axis=1)
+    return indices, distances
+
+
+def points_in_box(points, corner, opposite) -> np.ndarray:
+    """Indices of the points inside the box with corners ``corner`` and ``opposite`` (edges in).
+
+    The corners may be given in any order, as a drag from any direction does.
+    """
+    points = np.asarray(points, dtype=float)
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"points must be (N, 2) coordinates, got {points.shape}")
+    low = np.minimum(corner, opposite)
+    high = np.maximum(corner, opposite)
+    inside = np.all((points >= low) & (points <= high), axis=1)
+    return np.flatnonzero(inside)
+
+
+def class_mix(labels, indices, class_names: Sequence[str] | None = None) -> list[tuple[str, int]]:
+    """``(class name, count)`` for the items ``indices``: most common first, then by label."""
+    labels = np.asarray(labels, dtype=int)
+    names = class_name_list(labels, class_names)
+    chosen, counts = np.unique(labels[np.asarray(indices, dtype=int)], return_counts=True)
+    order = sorted(zip(chosen, counts, strict=True), key=lambda pair: (-pair[1], pair[0]))
+    return [(names[label], int(count)) for label, count in order]
+
+
+def sprite_sheet(images) -> tuple[bytes, int]:
+    """All images tiled into one PNG, row by row: ``(png bytes, tiles per row)``.
+
+    Grey images are drawn dark on light (as the course's figures draw them,
+    larger values darker); colour images are clipped to [0, 1].
+    """
+    images = as_images(images, len(images))
+    if images.ndim == 3:  # grey: one scale for all, the course's gray_r convention
+        low, high = min(0.0, images.min()), max(1.0, images.max())
+        pixels = 255 * (1 - (images - low) / (high - low))
+    else:
+        pixels = 255 * np.clip(images, 0, 1)
+    pixels = pixels.round().astype(np.uint8)
+    n, height, width = pixels.shape[:3]
+    columns = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / columns))
+    sheet = np.full((rows * height, columns * width, *pixels.shape[3:]), 255, dtype=np.uint8)
+    for i, tile in enumerate(pixels):
+        row, column = divmod(i, columns)
+        sheet[row * height : (row + 1) * height, column * width : (column + 1) * width] = tile
+    buffer = io.BytesIO()
+    Image.fromarray(sheet).save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue(), columns
+
+
+class ProjectionView:
+    """The projection as a clickable page: the query, its neighbours, hover and box selection.
+
+    Takes the same arrays as :class:`EmbeddingExplorer`: ``embeddings`` (N, D)
+    define the neighbours, ``points`` (N, 2) place the items (a UMAP
+    projection, say), ``images`` are shown and ``labels`` colour and name them
+    through ``class_names``; ``query`` is the item shown first. Display it
+    (the last line of a cell, or ``display(view)``), or :meth:`save` it as a
+    page. Nothing runs in the kernel after it is drawn.
+    """
+
+    def __init__(
+        self,
+        embeddings,
+        points,
+        images,
+        labels,
+        class_names: Sequence[str] | None = None,
+        k: int = 8,
+        query: int = 0,
+        title: str = "embedding space",
+        size: int = 480,
+    ) -> None:
+        self.labels = np.asarray(labels, dtype=int)
+        n = len(self.labels)
+        self.points = np.asarray(points, dtype=float)
+        if self.points.ndim != 2 or self.points.shape[1] != 2:
+            raise ValueError(f"points must be (N, 2) coordinates, got {self.points.shape}")
+        if not len(embeddings) == len(self.points) == n:
+            raise ValueError(
+                "embeddings, points and labels must describe the same items: got "
+                f"{len(embeddings)}, {len(self.points)} and {n}"
+            )
+        if not np.isfinite(self.points).all():
+            raise ValueError("points hold NaN or infinite coordinates; project finite embeddings")
+        if not 0 <= query < n:
+            raise ValueError(f"query {query} is outside 0..{n - 1}")
+        self.class_names = class_name_list(self.labels, class_names)
+        self.neighbours, self.distances = neighbour_table(embeddings, k)
+        self.images = as_images(images, n)
+        self.query = int(query)
+        self.title = title
+        self.size = int(size)
+
+    def payload(self) -> dict:
+        """What the page is given: plain lists, the points scaled into [0, 1000]."""
+        low, high = self.points.min(axis=0), self.points.max(axis=0)
+        scaled = (self.points - low) / np.where(high > low, high - low, 1) * 1000
+        sheet, columns = sprite_sheet(self.images)
+        return {
+            "title": self.title,
+            "size": self.size,
+            "query": self.query,
+            "points": scaled.round().astype(int).tolist(),
+            "labels": self.labels.tolist(),
+            "names": self.class_names,
+            "colours": [to_hex(c) for c in CLASS_COLOURS],
+            "neighbours": self.neighbours.tolist(),
+            "distances": np.round(self.distances, 3).tolist(),
+            "sprite": "data:image/png;base64," + base64.b64encode(sheet).decode("ascii"),
+            "columns": columns,
+            "tile": list(self.images.shape[1:3]),
+        }
+
+    def html(self) -> str:
+        """The view as one ``<div>`` with its data and script inside."""
+        data = json.dumps(self.payload(), separators=(",", ":"))
+        digest = hashlib.sha1(data.encode()).hexdigest()[:10]
+        element = f"metric-course-view-{digest}-{next(_VIEW_NUMBERS)}"
+        # "</" inside the JSON would end the <script> element early.
+        data = data.replace("</", "<\\/")
+        return (
+            f'<div id="{element}" class="metric-course-view">'
+            "<noscript>This view needs JavaScript; the static figure shows the same.</noscript>"
+            f'<script type="application/json">{data}</script>'
+            f"<script>({_SCRIPT})(document.getElementById({json.dumps(element)}));</script>"
+            "</div>"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.html()
+
+    def __repr__(self) -> str:
+        n, k = self.neighbours.shape
+        return (
+            f"ProjectionView: {n} items of {len(np.unique(self.labels))} classes, "
+            f"{k} neighbours each (shown as HTML where the front end runs JavaScript)"
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write the view as a standalone HTML page that opens in any browser."""
+        path = Path(path)
+        page = (
+            '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+            f"<title>{self.title}</title></head><body>{self.html()}</body></html>\n"
+        )
+        path.write_text(page, encoding="utf-8")
+        return path
+
+
+# The page's behaviour. Points are found by screen distance (the nearest within 12 px), so a
+# small dot is easy to hit with a mouse or a finger; a drag of more than 5 px draws a box.
+_SCRIPT = r"""
+function (root) {
+  const data = JSON.parse(root.querySelector('script[type="application/json"]').textContent);
+  const S = data.size, PAD = 12, NS = 'http://www.w3.org/2000/svg';
+  const [TH, TW] = data.tile;
+  const n = data.labels.length;
+  const colour = i => data.colours[data.labels[i] % data.colours.length];
+  const X = p => PAD + p[0] / 1000 * (S - 2 * PAD);
+  const Y = p => S - PAD - p[1] / 1000 * (S - 2 * PAD);
+  const el = (tag, attrs, parent) => {
+    const e = document.createElementNS(NS, tag);
+    for (const [a, v] of Object.entries(attrs)) e.setAttribute(a, v);
+    if (parent) parent.appendChild(e);
+    return e;
+  };
+  const html = (tag, style, text) => {
+    const e = document.createElement(tag);
+    if (style) e.style.cssText = style;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  const sprite = (i, scale) => {
+    const e = html('div', `width:${TW * scale}px;height:${TH * scale}px;flex:none;` +
+      `background-image:url(${data.sprite});image-rendering:pixelated;` +
+      `background-size:${data.columns * TW * scale}px auto;` +
+      `background-position:${-(i % data.columns) * TW * scale}px ` +
+      `${-Math.floor(i / data.columns) * TH * scale}px;`);
+    e.className = 'mc-image';
+    e.dataset.index = i;
+    return e;
+  };
+  root.style.cssText = 'font:12px sans-serif;display:flex;gap:14px;align-items:flex-start;' +
+    'flex-wrap:wrap;position:relative;color:#222;background:#fff;padding:4px';
+  const left = html('div', 'flex:none');
+  left.appendChild(html('div', 'font-weight:bold;margin-bottom:2px', data.title));
+  left.appendChild(html('div', 'color:#666;margin-bottom:4px',
+    'click a point: its neighbours · hover: its image · drag a box: what it holds'));
+  const svg = el('svg', {width: S, height: S, class: 'mc-projection'});
+  svg.style.cssText = 'border:1px solid #ccc;touch-action:none;cursor:crosshair;user-select:none';
+  left.appendChild(svg);
+  root.appendChild(left);
+  const dots = el('g', {}, svg);
+  for (let i = 0; i < n; i++) {
+    el('circle', {cx: X(data.points[i]), cy: Y(data.points[i]), r: 3, fill: colour(i),
+      'fill-opacity': 0.55, 'data-index': i, class: 'mc-point'}, dots);
+  }
+  const marks = el('g', {'pointer-events': 'none'}, svg);
+  const box = el('rect', {fill: 'rgba(0,0,0,0.06)', stroke: '#555', 'stroke-dasharray': '4 3',
+    visibility: 'hidden', 'pointer-events': 'none'}, svg);
+  const right = html('div', 'flex:1;min-width:300px;max-width:520px');
+  const queryPanel = html('div');
+  queryPanel.className = 'mc-query';
+  const selectionPanel = html('div', 'margin-top:10px');
+  selectionPanel.className = 'mc-selection';
+  right.appendChild(queryPanel);
+  right.appendChild(selectionPanel);
+  root.appendChild(right);
+  const tip = html('div', 'position:absolute;display:none;pointer-events:none;background:#fff;' +
+    'border:1px solid #999;padding:3px;box-shadow:0 1px 4px rgba(0,0,0,.3);z-index:10');
+  tip.className = 'mc-hover';
+  root.appendChild(tip);
+
+  function showQuery(q) {
+    data.query = q;
+    root.dataset.query = q;
+    marks.replaceChildren();
+    const hits = data.neighbours[q];
+    for (const j of hits) {
+      el('circle', {cx: X(data.points[j]), cy: Y(data.points[j]), r: 6, fill: 'none',
+        stroke: '#000', 'stroke-width': 1.5}, marks);
+    }
+    el('circle', {cx: X(data.points[q]), cy: Y(data.points[q]), r: 8, fill: colour(q),
+      stroke: '#000', 'stroke-width': 2, class: 'mc-query-mark'}, marks);
+    const same = hits.filter(j => data.labels[j] === data.labels[q]).length;
+    queryPanel.replaceChildren();
+    const head = html('div', 'display:flex;gap:8px;align-items:center');
+    head.appendChild(sprite(q, 3));
+    const caption = html('div', `color:${colour(q)}`);
+    caption.className = 'mc-query-caption';
+    caption.textContent = `query #${q}: ${data.names[data.labels[q]]}`;
+    caption.appendChild(html('div', 'color:#222',
+      `${same} of ${hits.length} nearest share its class`));
+    head.appendChild(caption);
+    queryPanel.appendChild(head);
+    const grid = html('div', 'display:flex;flex-wrap:wrap;gap:6px;margin-top:6px');
+    grid.className = 'mc-neighbours';
+    hits.forEach((j, r) => {
+      const cell = html('div', `width:64px;color:${colour(j)};font-size:10px;cursor:pointer;` +
+        'overflow:hidden;white-space:nowrap;text-overflow:ellipsis');
+      cell.className = 'mc-neighbour';
+      cell.dataset.index = j;
+      cell.title = `#${j} ${data.names[data.labels[j]]} (click: make it the query)`;
+      cell.appendChild(sprite(j, 2));
+      const mark = data.labels[j] === data.labels[q] ? '✓' : '✗';
+      cell.appendChild(html('div', '', `${mark} #${j}`));
+      cell.appendChild(html('div', 'overflow:hidden;text-overflow:ellipsis',
+        data.names[data.labels[j]]));
+      cell.appendChild(html('div', 'color:#444', `d = ${data.distances[q][r].toFixed(2)}`));
+      cell.addEventListener('click', () => showQuery(j));
+      grid.appendChild(cell);
+    });
+    queryPanel.appendChild(grid);
+  }
+
+  function showSelection(inside) {
+    selectionPanel.replaceChildren();
+    const counts = new Map();
+    for (const i of inside) counts.set(data.labels[i], (counts.get(data.labels[i]) || 0) + 1);
+    const mix = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+    selectionPanel.appendChild(html('div', 'font-weight:bold',
+      `box: ${inside.length} items of ${mix.length} classes`));
+    const list = html('div', 'margin:2px 0 4px');
+    list.className = 'mc-class-mix';
+    const shown = mix.slice(0, 12).map(([c, k]) => `${data.names[c]} ×${k}`);
+    if (mix.length > 12) shown.push(`and ${mix.length - 12} more classes`);
+    list.textContent = shown.join(', ');
+    selectionPanel.appendChild(list);
+    const grid = html('div', 'display:flex;flex-wrap:wrap;gap:2px');
+    for (const i of inside.slice(0, 60)) {
+      const image = sprite(i, 1);
+      image.title = `#${i} ${data.names[data.labels[i]]}`;
+      image.style.outline = `2px solid ${colour(i)}`;
+      grid.appendChild(image);
+    }
+    selectionPanel.appendChild(grid);
+    if (inside.length > 60) selectionPanel.appendChild(html('div', 'color:#666',
+      `(first 60 of ${inside.length} shown)`));
+  }
+
+  const local = event => {
+    const r = svg.getBoundingClientRect();
+    return [event.clientX - r.left, event.clientY - r.top];
+  };
+  function nearest([x, y]) {
+    let best = -1, bestD = 144;  // within 12 px
+    for (let i = 0; i < n; i++) {
+      const dx = X(data.points[i]) - x, dy = Y(data.points[i]) - y, d = dx * dx + dy * dy;
+      if (d < bestD) { best = i; bestD = d; }
+    }
+    return best;
+  }
+  let start = null;
+  svg.addEventListener('pointerdown', event => {
+    start = local(event);
+    svg.setPointerCapture(event.pointerId);
+  });
+  svg.addEventListener('pointermove', event => {
+    const p = local(event);
+    if (start && Math.hypot(p[0] - start[0], p[1] - start[1]) > 5) {
+      tip.style.display = 'none';
+      box.setAttribute('x', Math.min(p[0], start[0]));
+      box.setAttribute('y', Math.min(p[1], start[1]));
+      box.setAttribute('width', Math.abs(p[0] - start[0]));
+      box.setAttribute('height', Math.abs(p[1] - start[1]));
+      box.setAttribute('visibility', 'visible');
+      return;
+    }
+    const i = nearest(p);
+    if (i < 0) { tip.style.display = 'none'; return; }
+    tip.replaceChildren(sprite(i, 3),
+      html('div', `color:${colour(i)};font-size:11px`, `#${i} ${data.names[data.labels[i]]}`));
+    const r = root.getBoundingClientRect(), s = svg.getBoundingClientRect();
+    tip.style.left = `${s.left - r.left + p[0] + 14}px`;
+    tip.style.top = `${s.top - r.top + p[1] + 14}px`;
+    tip.style.display = 'block';
+  });
+  svg.addEventListener('pointerleave', () => { tip.style.display = 'none'; });
+  svg.addEventListener('pointerup', event => {
+    if (!start) return;
+    const p = local(event), from = start;
+    start = null;
+    if (Math.hypot(p[0] - from[0], p[1] - from[1]) > 5) {
+      box.setAttribute('visibility', 'hidden');
+      const [x0, x1] = [Math.min(p[0], from[0]), Math.max(p[0], from[0])];
+      const [y0, y1] = [Math.min(p[1], from[1]), Math.max(p[1], from[1])];
+      const inside = [];
+      for (let i = 0; i < n; i++) {
+        const x = X(data.points[i]), y = Y(data.points[i]);
+        if (x >= x0 && x <= x1 && y >= y0 && y <= y1) inside.push(i);
+      }
+      showSelection(inside);
+    } else {
+      const i = nearest(p);
+      if (i >= 0) showQuery(i);
+    }
+  });
+  showQuery(data.query);
+}
+"""
