@@ -35,7 +35,7 @@ def test_nested_class_subsets_add_classes_instead_of_swapping_them():
     assert [len(s) for s in subsets] == [3, 10, 50]
     assert set(subsets[0]) < set(subsets[1]) < set(subsets[2]) == set(range(100, 150))
     assert subsets == nested_class_subsets(range(100, 150), [3, 10, None], seed=1)
-    with pytest.raises(ValueError, match="2..50"):
+    with pytest.raises(ValueError, match=r"2\.\.50"):
         nested_class_subsets(range(100, 150), [51])
 
 
