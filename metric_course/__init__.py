@@ -4,6 +4,7 @@ Notebooks explain each idea in a few lines of code, then import the tested
 version from here. One module per idea:
 
 - ``data``         datasets, class-disjoint splits, the download command
+- ``omniglot``     Omniglot background-small: many identities, split by alphabet
 - ``sampling``     pair and triplet datasets, the P×K batch sampler
 - ``models``       the embedding CNN and the device choice
 - ``distances``    pairwise distance matrices with finite gradients at zero
@@ -11,9 +12,12 @@ version from here. One module per idea:
 - ``losses``       contrastive, triplet, batch-all, batch-hard and semi-hard losses
 - ``memory``       cross-batch memory: mining against the embeddings of past batches
 - ``training``     one training loop with a progress bar and per-epoch history
-- ``recipe``       the shared training recipe (network, data, margins) and its model cache
+- ``augmentation`` random affine distortions of a batch (more drawings for free)
+- ``recipe``       the shared training recipes (network, data, margins) and their model cache
+- ``training_classes`` how new-identity scores grow with the number of training classes
 - ``distributed``  online mining over the global batch of several processes
 - ``evaluation``   embedding, retrieval metrics, nearest neighbours, few-shot, verification
+- ``few_shot``     Lake et al.'s official one-shot runs; paired N-way K-shot comparisons
 - ``search``       nearest-neighbour search at scale with faiss
 - ``plotting``     figures used across notebooks, projections (PCA, UMAP)
 - ``environment``  lecture mode, Colab, versions and the device
