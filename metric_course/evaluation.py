@@ -162,6 +162,7 @@ def nearest_neighbours(
     """
     embeddings = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32)
     embeddings = embeddings.reshape(len(embeddings), -1)
+    check_embeddings(embeddings)  # one NaN row would make the query its own neighbour
     if not 0 <= query < len(embeddings):
         raise ValueError(f"query index {query} is outside 0..{len(embeddings) - 1}")
     if k < 1:

@@ -8,6 +8,7 @@ error that says what was wrong and what to do.
 import re
 import warnings
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -16,11 +17,18 @@ from metric_course import losses
 from metric_course.data import ImageDataset, course_data, resolve_split
 from metric_course.distances import cross_distances, pairwise_distances
 from metric_course.distributed import launch_local
-from metric_course.evaluation import embed, few_shot_accuracy, pair_distances, retrieval_metrics
+from metric_course.evaluation import (
+    embed,
+    few_shot_accuracy,
+    nearest_neighbours,
+    pair_distances,
+    retrieval_metrics,
+)
 from metric_course.models import EmbeddingNet, get_device
 from metric_course.recipe import Recipe, train_embedding
 from metric_course.sampling import PairDataset, PKSampler, TripletDataset
 from metric_course.search import build_index, faiss_retrieval_metrics, torch_search
+from metric_course.widgets import EmbeddingExplorer
 
 try:
     import faiss
@@ -218,3 +226,40 @@ def test_embedding_net_explains_uint8_and_colour_images():
         model(torch.zeros(2, 1, 8, 8, dtype=torch.uint8))
     with pytest.raises(ValueError, match="colour images: build the network with in_channels=3"):
         model(torch.rand(2, 3, 8, 8))
+
+
+# ---------------------------------------------------------------- the explorer (1, 8 and 9)
+
+
+def explore(embeddings=None, labels=None, images=None):
+    generator = torch.Generator().manual_seed(0)
+    return EmbeddingExplorer(
+        with_bad_rows(n=12, dim=4) if embeddings is None else embeddings,
+        torch.randn(12, 2, generator=generator),
+        torch.rand(12, 1, 4, 4, generator=generator) if images is None else images,
+        torch.arange(3).repeat(4) if labels is None else labels,
+        class_names=["a", "b", "c"],
+    )
+
+
+def test_a_nan_embedding_is_never_its_own_neighbour():
+    for query in (3, 7):  # the bad row itself, and another
+        with pytest.raises(ValueError, match=r"NaN or infinity in embeddings: 1 of 12 rows \(7\)"):
+            nearest_neighbours(with_bad_rows(7, n=12, dim=4), query, k=3)
+    with pytest.raises(ValueError, match=r"rows \(7\)"):
+        explore(embeddings=with_bad_rows(7, n=12, dim=4))
+
+
+def test_the_explorer_refuses_fractional_and_negative_labels():
+    with pytest.raises(ValueError, match=r"labels must be whole class ids .*\[2.5\]"):
+        explore(labels=torch.arange(3).repeat(4) + torch.tensor([0.0] * 11 + [0.5]))
+    with pytest.raises(ValueError, match="got -1: a negative id would be shown under the last"):
+        explore(labels=torch.arange(3).repeat(4) - (torch.arange(12) == 3).long())
+    explorer = explore(labels=torch.arange(3).repeat(4).double())  # whole floats are class ids
+    assert explorer.labels.tolist() == torch.arange(3).repeat(4).tolist()
+    plt.close("all")
+
+
+def test_the_explorer_explains_images_with_two_channels():
+    with pytest.raises(ValueError, match=r"got \(12, 2, 4, 4\); .* show one, e.g. images\[:, :1\]"):
+        explore(images=torch.rand(12, 2, 4, 4))

@@ -15,6 +15,7 @@ from ..evaluation import nearest_neighbours
 from ..plotting import class_colour
 from .drawing import (
     as_images,
+    as_labels,
     class_name_list,
     draw_query_and_neighbours,
     legend_handles,
@@ -41,7 +42,7 @@ class SpaceComparison:
         class_names: Sequence[str] | None = None,
         k: int = 6,
     ) -> None:
-        self.labels = np.asarray(labels, dtype=int)
+        self.labels = as_labels(labels)
         n = len(self.labels)
         if not spaces:
             raise ValueError("pass at least one space: {name: (embeddings, points)}")

@@ -22,7 +22,24 @@ def highlight_mask(n: int, query: int, neighbours: Sequence[int]) -> np.ndarray:
     return mask
 
 
+def as_labels(labels) -> np.ndarray:
+    """Labels as an int array of class ids; a fraction would be cut to a wrong class, so not."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind == "f" and not np.array_equal(labels, np.round(labels)):
+        fractions = np.unique(labels[labels != np.round(labels)])[:5].tolist()
+        raise ValueError(
+            f"labels must be whole class ids 0, 1, 2, …, got {fractions}; map each class to an "
+            "integer id, e.g. with np.unique(labels, return_inverse=True)"
+        )
+    return labels.astype(int)
+
+
 def class_name_list(labels: np.ndarray, class_names: Sequence[str] | None) -> list[str]:
+    if len(labels) and labels.min() < 0:
+        raise ValueError(
+            f"labels must be class ids 0, 1, 2, …, got {labels.min()}: a negative id would be "
+            "shown under the last class name; shift them, e.g. labels - labels.min()"
+        )
     if class_names is not None:
         if labels.max() >= len(class_names):
             raise ValueError(
@@ -39,9 +56,10 @@ def as_images(images, n: int) -> np.ndarray:
         raise ValueError(f"got {len(images)} images for {n} items")
     if images.ndim == 4 and images.shape[1] in (1, 3):  # (N, C, H, W) -> (N, H, W[, C])
         images = images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
-    if images.ndim not in (3, 4):
+    if not (images.ndim == 3 or (images.ndim == 4 and images.shape[3] == 3)):
         raise ValueError(
-            f"images must be (N, H, W), (N, 1, H, W) or (N, 3, H, W), got {images.shape}"
+            f"images must be (N, H, W) grey, or (N, 1, H, W), (N, 3, H, W) or (N, H, W, 3), got "
+            f"{images.shape}; with another number of channels, show one, e.g. images[:, :1]"
         )
     return images
 

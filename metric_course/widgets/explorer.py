@@ -20,6 +20,7 @@ from ..evaluation import nearest_neighbours
 from ..plotting import class_colour
 from .drawing import (
     as_images,
+    as_labels,
     class_name_list,
     draw_query_and_neighbours,
     legend_handles,
@@ -135,7 +136,7 @@ class EmbeddingExplorer:
         k: int = 8,
         title: str = "embedding space",
     ) -> None:
-        self.labels = np.asarray(labels, dtype=int)
+        self.labels = as_labels(labels)
         n = len(self.labels)
         self.embeddings = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32)
         self.points = np.asarray(points, dtype=float)

@@ -15,7 +15,7 @@ from IPython.display import clear_output, display
 from matplotlib.figure import Figure
 
 from ..plotting import scatter_embeddings
-from .drawing import class_name_list, legend_handles
+from .drawing import as_labels, class_name_list, legend_handles
 
 
 def snapshot_index(epochs: Sequence[int], epoch: int) -> int:
@@ -62,7 +62,7 @@ class SnapshotSlider:
         title: str = "",
     ) -> None:
         self.projections = [np.asarray(points, dtype=float) for points in projections]
-        self.labels = np.asarray(labels, dtype=int)
+        self.labels = as_labels(labels)
         self.epochs = list(range(len(self.projections))) if epochs is None else list(epochs)
         self.captions = list(captions) if captions is not None else [""] * len(self.projections)
         if not len(self.projections) == len(self.epochs) == len(self.captions) > 0:
