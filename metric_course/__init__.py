@@ -21,7 +21,9 @@ version from here. One module per idea:
 - ``search``       nearest-neighbour search at scale with faiss
 - ``plotting``     figures used across notebooks, projections (PCA, UMAP)
 - ``environment``  lecture mode, Colab, versions and the device
-- ``widgets``      ipywidgets front ends, one module per notebook's widget
+- ``widgets``      ipywidgets front ends, one module per notebook's widget, and a clickable
+                   projection that needs no widget manager
+- ``projector``    export an embedding space to TensorBoard's Embedding Projector
 - ``exercises``    checkers for the notebook exercises, one module per notebook
 
 ``instructor`` is a tool, not course content: it writes the student copies

@@ -1,5 +1,10 @@
 """Widgets in a real browser: JupyterLab in headless Chromium runs a notebook, then moves a slider.
 
+A second test clicks a point of notebook 06's clickable projection
+(``ProjectionView``), in a small notebook of its own, and checks that the query
+and its neighbours changed; hovering shows a point's image, a dragged box lists
+what it holds (``projection-view-before.png`` and ``-after.png``).
+
 nbval runs every cell but has no front end, so it cannot see a widget. Here a
 JupyterLab server is started on a free localhost port over a temporary copy of
 the notebooks; Debian's Chromium (driven by Playwright) opens a notebook, runs
@@ -256,6 +261,105 @@ def test_widget_renders_and_responds(browser, lab, check):
         page.wait_for_timeout(1000)
         area.screenshot(path=ARTIFACTS / f"{stem}-after.png")
         page.screenshot(path=ARTIFACTS / f"{stem}-page.png")
+    except BaseException:
+        page.screenshot(path=ARTIFACTS / f"{stem}-failure.png")
+        raise
+    finally:
+        page.evaluate("() => window.jupyterapp?.shell.currentWidget?.sessionContext?.shutdown()")
+        page.close()
+
+
+# A small notebook for the clickable projection: three classes in three clumps, 90 points.
+PROJECTION_NOTEBOOK = {
+    "cells": [
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "outputs": [],
+            "execution_count": None,
+            "source": (
+                "import numpy as np\n"
+                "from metric_course.widgets import ProjectionView\n"
+                "rng = np.random.default_rng(0)\n"
+                "labels = np.arange(90) % 3\n"
+                "points = rng.normal(size=(90, 2)) + 6 * np.eye(3)[labels][:, :2]\n"
+                "embeddings = np.hstack([points, rng.normal(size=(90, 2))])\n"
+                "images = rng.random((90, 12, 12)) * (labels[:, None, None] + 1) / 3\n"
+                "ProjectionView(embeddings, points, images, labels, ['ring', 'bar', 'dot'], k=5)"
+            ),
+        }
+    ],
+    "metadata": {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+    },
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
+
+
+def put_notebook(lab: str, name: str, notebook: dict) -> None:
+    """Save ``notebook`` as ``name`` in the server's folder, through Jupyter's contents API."""
+    body = json.dumps({"type": "notebook", "format": "json", "content": notebook}).encode()
+    request = urllib.request.Request(
+        f"{lab}/api/contents/{name}?token={TOKEN}",
+        data=body,
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30):
+        pass
+
+
+def test_projection_view_click_hover_and_box(browser, lab):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    stem = "projection-view"
+    put_notebook(lab, f"{stem}.ipynb", PROJECTION_NOTEBOOK)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+    page_errors = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    try:
+        page.goto(f"{lab}/lab/workspaces/{stem}/tree/{stem}.ipynb?token={TOKEN}")
+        wait_for_kernel(page, seconds=90)
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        view = page.locator(".jp-OutputArea .metric-course-view")
+        view.locator(".mc-neighbour").first.wait_for()
+        assert page.evaluate(OUTPUT_ERRORS) == []
+        view.scroll_into_view_if_needed()
+        before_query = view.get_attribute("data-query")
+        before = view.locator(".mc-neighbours").inner_text()
+        assert before_query == "0" and view.locator(".mc-neighbour").count() == 5
+        view.screenshot(path=ARTIFACTS / f"{stem}-before.png")
+
+        # Item 89 is a "dot" (class 2), far from item 0 (a "ring"): click it.
+        target = view.locator("circle.mc-point[data-index='89']").bounding_box()
+        x, y = target["x"] + target["width"] / 2, target["y"] + target["height"] / 2
+        page.mouse.move(x, y)
+        hover = view.locator(".mc-hover")
+        hover.wait_for(state="visible")
+        assert "#89 dot" in hover.inner_text()
+        page.mouse.click(x, y)
+        page.wait_for_function(
+            "() => document.querySelector('.metric-course-view').dataset.query === '89'"
+        )
+        assert "query #89: dot" in view.locator(".mc-query-caption").inner_text()
+        after = view.locator(".mc-neighbours").inner_text()
+        assert after != before, "clicking a point left its neighbours as they were"
+        assert after.count("✓") == 5, f"the clumps are apart, all 5 neighbours are dots: {after}"
+
+        # A box over the whole projection lists all 90 items of the 3 classes.
+        frame = view.locator("svg.mc-projection").bounding_box()
+        page.mouse.move(frame["x"] + 1, frame["y"] + 1)
+        page.mouse.down()
+        page.mouse.move(frame["x"] + frame["width"] - 1, frame["y"] + frame["height"] - 1, steps=8)
+        page.mouse.up()
+        selection = view.locator(".mc-selection").inner_text()
+        assert "box: 90 items of 3 classes" in selection
+        assert "ring ×30, bar ×30, dot ×30" in selection
+        page.mouse.move(x, y)  # the hover card in the picture
+        hover.wait_for(state="visible")
+        view.screenshot(path=ARTIFACTS / f"{stem}-after.png")
+        assert page_errors == [], f"the page's script failed: {page_errors}"
     except BaseException:
         page.screenshot(path=ARTIFACTS / f"{stem}-failure.png")
         raise
