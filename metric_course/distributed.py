@@ -70,16 +70,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
 
-from . import losses
+from .losses import ONLINE_LOSSES
 from .sampling import PKSampler
 
 LAUNCH_HINT = "start the processes with torchrun (see `python -m metric_course.distributed -h`)"
-ONLINE_LOSSES = {
-    "batch_hard": losses.batch_hard_triplet_loss,
-    "batch_all": losses.batch_all_triplet_loss,
-    "semi_hard": losses.semi_hard_triplet_loss,
-    "contrastive_all_pairs": losses.contrastive_loss_all_pairs,
-}
 
 
 @dataclass(frozen=True)
@@ -432,7 +426,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--backend", default="auto", choices=("auto", "nccl", "gloo"))
     parser.add_argument("--loss", default="batch_hard", choices=tuple(ONLINE_LOSSES))
-    parser.add_argument("--margin", type=float, help="default: the loss's own (0.2 or 1.0)")
+    parser.add_argument("--margin", type=float, help="default: the recipe's (losses.MARGINS)")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--p", type=int, default=4, help="classes per batch, per process")
     parser.add_argument("--k", type=int, default=8, help="images per class")

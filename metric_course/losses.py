@@ -24,11 +24,13 @@ How these losses differ from pytorch-metric-learning (PML 2.x) defaults:
 
 The online losses (``batch_all``, ``batch_hard``, ``semi_hard`` and
 ``contrastive_loss_all_pairs``) take one batch of embeddings with class
-labels, build one B × B distance matrix and pick pairs and triplets from it
-with the masks of :mod:`metric_course.mining`. A batch with nothing to learn
+labels and read in four steps: validate the batch once, build one B × B
+distance matrix, mine it with :mod:`metric_course.mining`, reduce the mined
+pairs or triplets to one number. A batch with nothing to learn
 from (one class only, or no two images of a class) gives a loss of exactly 0
-with a zero gradient. With ``return_stats=True`` they also return a
-``dict[str, float]``, computed without gradient:
+with a zero gradient. With ``return_stats=True`` every loss here
+(the pair and triplet losses too) also returns a ``dict[str, float]``,
+computed without gradient:
 
 - ``active_fraction``: share of the considered triplets (or pairs) with a
   positive loss; it falls as training makes triplets easy;
@@ -40,101 +42,109 @@ with a zero gradient. With ``return_stats=True`` they also return a
   the embeddings collapsed onto one point;
 - counts that say why a loss is 0: ``positive_pairs`` (ordered (a, p)),
   ``valid_triplets``, ``anchors_used`` (anchors with a positive and a negative),
-  and for the contrastive loss ``negative_pairs``.
+  and for the contrastive loss ``negative_pairs``;
+- for the contrastive losses, ``active_dissimilar_fraction``: similar pairs
+  are active until they coincide, so this share says how many dissimilar
+  pairs are still inside the margin.
+
+``LOSSES`` names every loss (the registry ``training.make_loss`` and
+``distributed`` use) and ``MARGINS`` holds the margin each one trains with,
+the course recipe's (measured in docs/recipe.md); :func:`check_margin` is the
+one rule every margin obeys.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import torch
 
 from .distances import check_embeddings, distances_to, paired_distances, pairwise_distances
-from .mining import check_labels, negative_mask, positive_mask
+from .mining import (
+    MinedTriplets,
+    active_triplet_counts,
+    check_labels,
+    hardest_triplets,
+    pair_counts,
+    pair_masks,
+    positive_table,
+    semi_hard_triplets,
+)
 
 LossWithStats = tuple[torch.Tensor, dict[str, float]]
 
-# Entries of the (anchor, positive, negative) table handled at once: about 2 MB of
-# float32, small enough for the CPU cache; memory stays at a few B × B matrices.
-_CHUNK_ELEMENTS = 2**19
+# The margin each loss trains with: the course recipe's, measured in docs/recipe.md.
+# Distances of L2-normalised embeddings lie in [0, 2].
+MARGINS = {
+    "contrastive": 1.0,
+    "contrastive_all_pairs": 1.0,
+    "triplet": 0.2,
+    "batch_all": 0.05,
+    "batch_hard": 0.05,
+    "semi_hard": 0.05,
+}
 
 
 # ---------------------------------------------------------------- checks and helpers
 
 
-def _check_margin(margin: float) -> None:
-    if not margin >= 0:
-        raise ValueError(f"the margin must be a number ≥ 0, got {margin}")
+def check_margin(margin: float) -> None:
+    """The margin rule of every loss: a number > 0.
+
+    With a margin of 0 every embedding on one point costs nothing: the loss
+    would reward the collapse it is meant to prevent.
+    """
+    if not margin > 0:
+        raise ValueError(f"the margin must be positive (a number > 0), got {margin}")
 
 
-def _check_batch(embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Validate an online batch and return the labels on the embeddings' device."""
+def _check_batch(embeddings: torch.Tensor, labels: torch.Tensor, margin: float) -> torch.Tensor:
+    """Validate an online batch and its margin; return the labels on the embeddings' device."""
     check_embeddings(embeddings)
     check_labels(labels, len(embeddings))
     if len(embeddings) == 0:
         raise ValueError("the batch is empty: an online loss needs at least one embedding")
+    check_margin(margin)
     return labels.to(embeddings.device)
 
 
-def _mean_or_zero(losses: torch.Tensor) -> torch.Tensor:
-    """Mean of ``losses``; 0 (still attached to the graph) when there are none."""
+def _mean_loss(losses: torch.Tensor) -> torch.Tensor:
+    """Mean of per-pair or per-triplet ``losses``; 0 (still in the graph) when there are none."""
     return losses.sum() / max(losses.numel(), 1)
 
 
-def _chunks(rows: int, columns: int) -> Iterator[slice]:
-    step = max(1, _CHUNK_ELEMENTS // max(columns, 1))
-    for start in range(0, rows, step):
-        yield slice(start, start + step)
-
-
-def _positives_and_negatives(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """How many positives and negatives each anchor has, counted from the class sizes."""
-    _, class_of, class_size = torch.unique(labels, return_inverse=True, return_counts=True)
-    same_class = class_size[class_of]
-    return same_class - 1, len(labels) - same_class
-
-
-def _positives_table(
-    is_positive: torch.Tensor, positives: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each anchor's positives as a (B, K) table, K the most positives any anchor has.
-
-    Row a lists the indices of a's positives first; ``real[a, j]`` is False
-    where the row is only padded up to K (in a P × K batch it never is).
-    """
-    k = int(positives.max())
-    positive = is_positive.float().topk(k, dim=1).indices  # 1s (positives) come first
-    real = torch.arange(k, device=positives.device) < positives[:, None]
-    return positive, real
-
-
-def _mean(values: torch.Tensor) -> float:
+def _mean_number(values: torch.Tensor) -> float:
+    """Mean of ``values`` as a plain float for the stats; 0.0 when there are none."""
     return values.float().mean().item() if values.numel() else 0.0
 
 
 @torch.no_grad()
-def _stats(
+def loss_stats(
     embeddings: torch.Tensor,
-    active_fraction: float,
+    active: torch.Tensor,
     positive_distances: torch.Tensor,
     negative_distances: torch.Tensor,
-    **counts: torch.Tensor | int,
+    **counts: torch.Tensor | float,
 ) -> dict[str, float]:
+    """The stats every loss reports (see the module's docstring), from what it measured.
+
+    ``active`` holds one bool per pair or triplet considered (or their share,
+    as a number); ``counts`` are added as floats.
+    """
+    active_fraction = _mean_number(active) if isinstance(active, torch.Tensor) else active
     return {
         "active_fraction": float(active_fraction),
-        "mean_positive_distance": _mean(positive_distances),
-        "mean_negative_distance": _mean(negative_distances),
-        "embedding_norm": _mean(embeddings.float().norm(dim=1)),
+        "mean_positive_distance": _mean_number(positive_distances),
+        "mean_negative_distance": _mean_number(negative_distances),
+        "embedding_norm": _mean_number(embeddings.float().norm(dim=1)),
         **{name: float(count) for name, count in counts.items()},
     }
 
 
-def _triplet_counts(positives: torch.Tensor, negatives: torch.Tensor) -> dict[str, int]:
+def _triplet_counts(n_positives: torch.Tensor, n_negatives: torch.Tensor) -> dict[str, int]:
     """How many pairs and triplets a batch offers, without building the B³ mask."""
     return {
-        "positive_pairs": int(positives.sum()),
-        "valid_triplets": int((positives * negatives).sum()),
-        "anchors_used": int(((positives > 0) & (negatives > 0)).sum()),
+        "positive_pairs": int(n_positives.sum()),
+        "valid_triplets": int((n_positives * n_negatives).sum()),
+        "anchors_used": int(((n_positives > 0) & (n_negatives > 0)).sum()),
     }
 
 
@@ -142,8 +152,12 @@ def _triplet_counts(positives: torch.Tensor, negatives: torch.Tensor) -> dict[st
 
 
 def contrastive_loss(
-    emb_a: torch.Tensor, emb_b: torch.Tensor, y: torch.Tensor, margin: float = 1.0
-) -> torch.Tensor:
+    emb_a: torch.Tensor,
+    emb_b: torch.Tensor,
+    y: torch.Tensor,
+    margin: float = MARGINS["contrastive"],
+    return_stats: bool = False,
+) -> torch.Tensor | LossWithStats:
     """Contrastive loss of Hadsell et al. (2006) over a batch of pairs.
 
         L = mean over pairs of  (1 − Y) · ½ · D²  +  Y · ½ · max(0, m − D)²
@@ -156,7 +170,7 @@ def contrastive_loss(
     ``ValueError``, since a wrong convention silently trains the opposite.
     PML's ``ContrastiveLoss`` uses label 1 for "similar" and no squares.
     """
-    _check_margin(margin)
+    check_margin(margin)
     distance = paired_distances(emb_a, emb_b)
     if not isinstance(y, torch.Tensor) or y.shape != distance.shape:
         raise ValueError(
@@ -168,16 +182,27 @@ def contrastive_loss(
             "y must be 0 (similar pair) or 1 (dissimilar pair), the convention of Hadsell et al.; "
             f"got values {y.unique().tolist()[:5]}"
         )
-    y = y.to(distance)
+    dissimilar = y.to(distance)
     similar_term = 0.5 * distance.pow(2)
     dissimilar_term = 0.5 * (margin - distance).clamp(min=0).pow(2)
-    return _mean_or_zero((1 - y) * similar_term + y * dissimilar_term)
+    per_pair = (1 - dissimilar) * similar_term + dissimilar * dissimilar_term
+    loss = _mean_loss(per_pair)
+    if not return_stats:
+        return loss
+    dissimilar = dissimilar.bool()
+    return loss, loss_stats(
+        torch.cat([emb_a, emb_b]),
+        per_pair > 0,
+        distance[~dissimilar],
+        distance[dissimilar],
+        active_dissimilar_fraction=_mean_number(per_pair[dissimilar] > 0),
+    )
 
 
 def contrastive_loss_all_pairs(
     embeddings: torch.Tensor,
     labels: torch.Tensor,
-    margin: float = 1.0,
+    margin: float = MARGINS["contrastive_all_pairs"],
     return_stats: bool = False,
 ) -> torch.Tensor | LossWithStats:
     """The contrastive loss over every pair {i, j} of a labelled batch.
@@ -192,25 +217,25 @@ def contrastive_loss_all_pairs(
     similar-pair losses plus the mean of the non-zero dissimilar-pair losses;
     here one mean runs over all pairs, zeros included.
     """
-    labels = _check_batch(embeddings, labels)
-    _check_margin(margin)
+    labels = _check_batch(embeddings, labels, margin)
     distance = pairwise_distances(embeddings)
-    dissimilar = negative_mask(labels)
+    _, is_dissimilar = pair_masks(labels)
     # both terms as ½ r²: r = D where Y = 0 and r = max(0, m − D) where Y = 1 (D ≥ 0)
-    r = torch.where(dissimilar, margin - distance, distance).relu_()
+    r = torch.where(is_dissimilar, margin - distance, distance).relu_()
     # the matrix holds each pair {i, j} twice, and zeros on its diagonal
     pairs = len(labels) * (len(labels) - 1)
     loss = 0.5 * (r * r).sum() / max(pairs, 1)
     if not return_stats:
         return loss
     with torch.no_grad():
-        each_pair_once = torch.ones_like(dissimilar).triu(diagonal=1)
-        similar, dissimilar = each_pair_once & ~dissimilar, each_pair_once & dissimilar
-        stats = _stats(
+        each_pair_once = torch.ones_like(is_dissimilar).triu(diagonal=1)
+        similar, dissimilar = each_pair_once & ~is_dissimilar, each_pair_once & is_dissimilar
+        stats = loss_stats(
             embeddings,
-            _mean(r[each_pair_once] > 0),
+            r[each_pair_once] > 0,
             distance[similar],
             distance[dissimilar],
+            active_dissimilar_fraction=_mean_number(r[dissimilar] > 0),
             positive_pairs=similar.sum(),
             negative_pairs=dissimilar.sum(),
         )
@@ -224,9 +249,10 @@ def triplet_loss(
     anchor: torch.Tensor,
     positive: torch.Tensor,
     negative: torch.Tensor,
-    margin: float = 0.2,
+    margin: float = MARGINS["triplet"],
     squared: bool = False,
-) -> torch.Tensor:
+    return_stats: bool = False,
+) -> torch.Tensor | LossWithStats:
     """Triplet loss over a batch of given triplets (Schroff et al. 2015).
 
         L = mean over triplets of  max(0, d(a, p) − d(a, n) + α)
@@ -236,7 +262,7 @@ def triplet_loss(
     squared distances, as FaceNet does. PML's ``TripletMarginLoss`` averages
     only the non-zero terms and normalises the embeddings first.
     """
-    _check_margin(margin)
+    check_margin(margin)
     if not (anchor.shape == positive.shape == negative.shape):
         raise ValueError(
             "anchor, positive and negative must have the same shape, got "
@@ -244,13 +270,17 @@ def triplet_loss(
         )
     d_ap = paired_distances(anchor, positive, squared=squared)
     d_an = paired_distances(anchor, negative, squared=squared)
-    return _mean_or_zero((d_ap - d_an + margin).clamp(min=0))
+    losses = (d_ap - d_an + margin).clamp(min=0)
+    loss = _mean_loss(losses)
+    if not return_stats:
+        return loss
+    return loss, loss_stats(torch.cat([anchor, positive, negative]), losses > 0, d_ap, d_an)
 
 
 def batch_all_triplet_loss(
     embeddings: torch.Tensor,
     labels: torch.Tensor,
-    margin: float = 0.2,
+    margin: float = MARGINS["batch_all"],
     squared: bool = False,
     return_stats: bool = False,
 ) -> torch.Tensor | LossWithStats:
@@ -266,38 +296,31 @@ def batch_all_triplet_loss(
     How it is computed without a B × B × B tensor: an active triplet's loss
     is linear in its two distances, so the sum is a weighted sum of the
     distance matrix. d(a, p) enters once per active negative of the pair
-    (a, p), and d(a, n) once per active positive of the anchor a. Those counts
-    are taken without gradient, a block of anchors at a time, so memory stays
-    at a few B × B matrices; only the distances are differentiated.
+    (a, p), and d(a, n) once per active positive of the anchor a
+    (:func:`~metric_course.mining.active_triplet_counts` counts them, without
+    gradient); only the distances are differentiated.
     """
-    labels = _check_batch(embeddings, labels)
-    _check_margin(margin)
+    labels = _check_batch(embeddings, labels, margin)
     distance = pairwise_distances(embeddings, squared=squared)
-    is_positive, is_negative = positive_mask(labels), negative_mask(labels)
-    positives, negatives = _positives_and_negatives(labels)
-    positive, real = _positives_table(is_positive, positives)
-    d_ap = distance.gather(1, positive)  # (B, K): d(a, p) for each positive p of anchor a
+    is_positive, is_negative = pair_masks(labels)
+    n_positives, n_negatives = pair_counts(labels)
+    positive_index, real = positive_table(is_positive, n_positives)
+    uses_of_positive, uses_of_negative = active_triplet_counts(
+        distance, positive_index, real, is_negative, margin
+    )
+    active_triplets = int(uses_of_positive.sum(dtype=torch.float64))
 
-    with torch.no_grad():
-        # d(a, n), with ∞ where n is not a negative of a: such a "triplet" is never active
-        to_negatives = torch.where(is_negative, distance, float("inf"))
-        threshold = torch.where(real, d_ap + margin, -float("inf"))  # padding: never active
-        uses_of_d_ap = torch.zeros_like(d_ap)  # active negatives of each pair (a, p)
-        uses_of_d_an = torch.zeros_like(distance)  # active positives behind each (a, n)
-        for rows in _chunks(len(labels), positive.shape[1] * len(labels)):
-            # active[a, j, n] = 1 when the triplet (a, positive[a, j], n) has a positive loss
-            active = to_negatives[rows, None, :] < threshold[rows, :, None]
-            active = active.to(distance.dtype)
-            uses_of_d_ap[rows] = active.sum(2)
-            uses_of_d_an[rows] = active.sum(1)
-        active_triplets = int(uses_of_d_ap.sum(dtype=torch.float64))
-
-    total = (uses_of_d_ap * d_ap).sum() - (uses_of_d_an * distance).sum() + margin * active_triplets
+    d_ap = distance.gather(1, positive_index)  # (B, K): d(a, p) for each positive p of anchor a
+    total = (
+        (uses_of_positive * d_ap).sum()
+        - (uses_of_negative * distance).sum()
+        + margin * active_triplets
+    )
     loss = total / max(active_triplets, 1)
     if not return_stats:
         return loss
-    counts = _triplet_counts(positives, negatives)
-    return loss, _stats(
+    counts = _triplet_counts(n_positives, n_negatives)
+    return loss, loss_stats(
         embeddings,
         active_triplets / max(counts["valid_triplets"], 1),
         d_ap[real],
@@ -307,28 +330,24 @@ def batch_all_triplet_loss(
     )
 
 
-def _mined_triplet_losses(
-    embeddings: torch.Tensor,
-    positive: torch.Tensor,
-    negative: torch.Tensor,
-    margin: float,
-    squared: bool,
+def _reduce_mined(
+    embeddings: torch.Tensor, mined: MinedTriplets, margin: float, squared: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """max(0, d(a, p) − d(a, n) + α) for mined (B, K) tables of positives and negatives.
+    """max(0, d(a, p) − d(a, n) + α) for the used triplets of a miner's tables.
 
-    Row a of each table holds anchor a's picks. The distances are measured
-    again, by subtraction: exact, and the backward pass touches only them.
-    Returns the (B, K) losses, d(a, p) and d(a, n).
+    The picked distances are measured again, by subtraction: exact, and the
+    backward pass touches only them. Returns the losses, d(a, p) and d(a, n)
+    of the used triplets.
     """
-    d_ap = distances_to(embeddings, positive, squared=squared)
-    d_an = distances_to(embeddings, negative, squared=squared)
+    d_ap = distances_to(embeddings, mined.positive, squared=squared)[mined.used]
+    d_an = distances_to(embeddings, mined.negative, squared=squared)[mined.used]
     return (d_ap - d_an + margin).clamp(min=0), d_ap, d_an
 
 
 def batch_hard_triplet_loss(
     embeddings: torch.Tensor,
     labels: torch.Tensor,
-    margin: float = 0.2,
+    margin: float = MARGINS["batch_hard"],
     squared: bool = False,
     return_stats: bool = False,
 ) -> torch.Tensor | LossWithStats:
@@ -343,32 +362,22 @@ def batch_hard_triplet_loss(
     ``LpDistance(normalize_embeddings=False)``; PML's default reducer would
     average only the non-zero terms.
     """
-    labels = _check_batch(embeddings, labels)
-    _check_margin(margin)
-    is_positive, is_negative = positive_mask(labels), negative_mask(labels)
-    positives, negatives = _positives_and_negatives(labels)
-    with torch.no_grad():  # mining picks indices; it needs no gradient
-        # squared distances rank pairs as plain ones do, and skip the square root
+    labels = _check_batch(embeddings, labels, margin)
+    with torch.no_grad():  # the matrix only ranks pairs: squared ranks as plain, without √
         distance = pairwise_distances(embeddings, squared=True)
-        hardest_positive = torch.where(is_positive, distance, -1).argmax(1, keepdim=True)
-        hardest_negative = torch.where(is_negative, distance, float("inf")).argmin(1, keepdim=True)
-        usable = ((positives > 0) & (negatives > 0))[:, None]
-
-    losses, d_ap, d_an = _mined_triplet_losses(
-        embeddings, hardest_positive, hardest_negative, margin, squared
-    )
-    losses, d_ap, d_an = losses[usable], d_ap[usable], d_an[usable]
-    loss = _mean_or_zero(losses)
+    mined = hardest_triplets(distance, *pair_masks(labels))
+    losses, d_ap, d_an = _reduce_mined(embeddings, mined, margin, squared)
+    loss = _mean_loss(losses)
     if not return_stats:
         return loss
-    counts = _triplet_counts(positives, negatives)
-    return loss, _stats(embeddings, _mean(losses > 0), d_ap, d_an, **counts)
+    counts = _triplet_counts(*pair_counts(labels))
+    return loss, loss_stats(embeddings, losses > 0, d_ap, d_an, **counts)
 
 
 def semi_hard_triplet_loss(
     embeddings: torch.Tensor,
     labels: torch.Tensor,
-    margin: float = 0.2,
+    margin: float = MARGINS["semi_hard"],
     squared: bool = False,
     return_stats: bool = False,
 ) -> torch.Tensor | LossWithStats:
@@ -393,35 +402,31 @@ def semi_hard_triplet_loss(
     terms. mining.triplet_categories labels exactly those triplets SEMI_HARD
     (up to ties at the boundaries).
     """
-    labels = _check_batch(embeddings, labels)
-    _check_margin(margin)
-    is_positive, is_negative = positive_mask(labels), negative_mask(labels)
-    positives, negatives = _positives_and_negatives(labels)
-    positive, real = _positives_table(is_positive, positives)
-    with torch.no_grad():  # mining picks indices; it needs no gradient
-        distance = pairwise_distances(embeddings, squared=True)  # same order as plain
-        to_positive = distance.gather(1, positive)  # (B, K)
-        to_negatives = torch.where(is_negative, distance, float("inf"))
-        farthest_negative = torch.where(is_negative, distance, -1).argmax(1)
-        negative, found = torch.empty_like(positive), torch.empty_like(real)
-        for rows in _chunks(len(labels), positive.shape[1] * len(labels)):
-            # [a, j, n]: how much farther than the positive j of anchor a the negative n is
-            beyond = to_negatives[rows, None, :] - to_positive[rows, :, None]
-            # 1 / beyond is largest for the nearest negative that is not closer (∞ if it
-            # ties), below 0 for closer (hard) ones and 0 for non-negatives (at ∞)
-            nearness = beyond.reciprocal_()
-            nearest = nearness.argmax(dim=2)
-            found[rows] = nearness.gather(2, nearest[..., None]).squeeze(2) > 0
-            negative[rows] = torch.where(found[rows], nearest, farthest_negative[rows, None])
-        pairs = real & (negatives > 0)[:, None]  # a positive, and a negative to use
-
-    losses, d_ap, d_an = _mined_triplet_losses(embeddings, positive, negative, margin, squared)
-    losses, d_ap, d_an = losses[pairs], d_ap[pairs], d_an[pairs]
-    loss = _mean_or_zero(losses)
+    labels = _check_batch(embeddings, labels, margin)
+    with torch.no_grad():  # the matrix only ranks pairs: squared ranks as plain, without √
+        distance = pairwise_distances(embeddings, squared=True)
+    is_positive, is_negative = pair_masks(labels)
+    n_positives, n_negatives = pair_counts(labels)
+    positive_index, real = positive_table(is_positive, n_positives)
+    mined = semi_hard_triplets(distance, positive_index, real, is_negative)
+    losses, d_ap, d_an = _reduce_mined(embeddings, mined, margin, squared)
+    loss = _mean_loss(losses)
     if not return_stats:
         return loss
-    counts = _triplet_counts(positives, negatives)
-    fallback_pairs = (pairs & ~found).sum()
-    return loss, _stats(
-        embeddings, _mean(losses > 0), d_ap, d_an, fallback_pairs=fallback_pairs, **counts
+    counts = _triplet_counts(n_positives, n_negatives)
+    return loss, loss_stats(
+        embeddings, losses > 0, d_ap, d_an, fallback_pairs=mined.fallback.sum(), **counts
     )
+
+
+# ---------------------------------------------------------------- the registry
+
+# Every loss by name. "contrastive" takes pair batches (x1, x2, y), "triplet"
+# triplet batches, the online losses labelled P × K batches.
+ONLINE_LOSSES = {
+    "contrastive_all_pairs": contrastive_loss_all_pairs,
+    "batch_all": batch_all_triplet_loss,
+    "batch_hard": batch_hard_triplet_loss,
+    "semi_hard": semi_hard_triplet_loss,
+}
+LOSSES = {"contrastive": contrastive_loss, "triplet": triplet_loss, **ONLINE_LOSSES}

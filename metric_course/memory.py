@@ -35,9 +35,11 @@ import torch
 from torch.nn import functional as F
 
 from .distances import cross_distances
+from .losses import MARGINS, check_margin, loss_stats
+from .mining import hardest_triplets, pair_masks
 
-XBM_LOSSES = ("batch_hard", "contrastive")
-DEFAULT_MARGINS = {"batch_hard": 0.2, "contrastive": 0.5}
+# The XBM paper's contrastive margin λ: a cosine similarity, not a distance.
+SIMILARITY_MARGIN = 0.5
 
 
 class CrossBatchMemory:
@@ -94,16 +96,14 @@ class CrossBatchMemory:
 def _pair_masks(
     anchor_labels: torch.Tensor, reference_labels: torch.Tensor, same_items: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(is_positive, is_negative) for every anchor × reference pair, (A, R) each."""
+    """(is_positive, is_negative), (A, R) each; ``same_items``: the references are the anchors."""
     if same_items and len(anchor_labels) != len(reference_labels):
         raise ValueError("same_items=True means the references are the anchors themselves")
-    same = anchor_labels[:, None] == reference_labels[None, :].to(anchor_labels.device)
-    if same_items:
-        same = same & ~torch.eye(len(anchor_labels), dtype=torch.bool, device=same.device)
-    return same, anchor_labels[:, None] != reference_labels[None, :].to(anchor_labels.device)
+    return pair_masks(anchor_labels, None if same_items else reference_labels)
 
 
-def _mean(values: torch.Tensor) -> float:
+def _mean_number(values: torch.Tensor) -> float:
+    """Mean of ``values`` as a plain float for the stats; 0.0 when there are none."""
     return values.float().mean().item() if values.numel() else 0.0
 
 
@@ -112,7 +112,7 @@ def cross_batch_hard_triplet_loss(
     anchor_labels: torch.Tensor,
     references: torch.Tensor,
     reference_labels: torch.Tensor,
-    margin: float = 0.2,
+    margin: float = MARGINS["batch_hard"],
     same_items: bool = False,
     return_stats: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, dict[str, float]]:
@@ -125,22 +125,17 @@ def cross_batch_hard_triplet_loss(
     memory that holds a detached copy of the anchor adds a positive at
     distance 0, which is never the farthest unless it is the only one.
     """
-    if not margin >= 0:
-        raise ValueError(f"the margin must be a number ≥ 0, got {margin}")
+    check_margin(margin)
     is_positive, is_negative = _pair_masks(anchor_labels, reference_labels, same_items)
     distance = cross_distances(anchors, references.to(anchors))
-    hardest_positive = distance.masked_fill(~is_positive, 0).max(dim=1).values
-    hardest_negative = distance.masked_fill(~is_negative, float("inf")).min(dim=1).values
-    usable = is_positive.any(1) & is_negative.any(1)
-    losses = (hardest_positive[usable] - hardest_negative[usable] + margin).clamp(min=0)
+    mined = hardest_triplets(distance, is_positive, is_negative)
+    d_ap = distance.gather(1, mined.positive)[mined.used]
+    d_an = distance.gather(1, mined.negative)[mined.used]
+    losses = (d_ap - d_an + margin).clamp(min=0)
     loss = losses.sum() / max(losses.numel(), 1)
     if not return_stats:
         return loss
-    return loss, {
-        "active_fraction": _mean(losses > 0),
-        "mean_positive_distance": _mean(hardest_positive[usable].detach()),
-        "mean_negative_distance": _mean(hardest_negative[usable].detach()),
-    }
+    return loss, loss_stats(anchors, losses > 0, d_ap, d_an)
 
 
 def cross_batch_contrastive_loss(
@@ -148,7 +143,7 @@ def cross_batch_contrastive_loss(
     anchor_labels: torch.Tensor,
     references: torch.Tensor,
     reference_labels: torch.Tensor,
-    margin: float = 0.5,
+    margin: float = SIMILARITY_MARGIN,
     same_items: bool = False,
     return_stats: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, dict[str, float]]:
@@ -171,9 +166,9 @@ def cross_batch_contrastive_loss(
     if not return_stats:
         return loss
     return loss, {
-        "active_fraction": _mean(negative_terms[is_negative] > 0),
-        "mean_positive_similarity": _mean(similarity[is_positive].detach()),
-        "mean_negative_similarity": _mean(similarity[is_negative].detach()),
+        "active_fraction": _mean_number(negative_terms[is_negative] > 0),
+        "mean_positive_similarity": _mean_number(similarity[is_positive].detach()),
+        "mean_negative_similarity": _mean_number(similarity[is_negative].detach()),
     }
 
 
@@ -181,6 +176,7 @@ CROSS_BATCH_LOSSES = {
     "batch_hard": cross_batch_hard_triplet_loss,
     "contrastive": cross_batch_contrastive_loss,
 }
+CROSS_BATCH_MARGINS = {"batch_hard": MARGINS["batch_hard"], "contrastive": SIMILARITY_MARGIN}
 
 
 class CrossBatchMemoryLoss:
@@ -203,7 +199,9 @@ class CrossBatchMemoryLoss:
         warmup_steps: int = 0,
     ) -> None:
         if loss not in CROSS_BATCH_LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(XBM_LOSSES)}")
+            raise ValueError(
+                f"unknown loss {loss!r}; choose one of {', '.join(CROSS_BATCH_LOSSES)}"
+            )
         if memory_size < 0 or warmup_steps < 0 or weight < 0:
             raise ValueError(
                 f"memory_size, warmup_steps and weight must be ≥ 0, got {memory_size}, "
@@ -211,7 +209,7 @@ class CrossBatchMemoryLoss:
             )
         self.memory = CrossBatchMemory(memory_size) if memory_size > 0 else None
         self.loss_fn = CROSS_BATCH_LOSSES[loss]
-        self.margin = DEFAULT_MARGINS[loss] if margin is None else margin
+        self.margin = CROSS_BATCH_MARGINS[loss] if margin is None else margin
         self.weight, self.warmup_steps = weight, warmup_steps
         self.steps = 0
 
@@ -249,6 +247,7 @@ def feature_drift(snapshots: list[torch.Tensor]) -> list[float]:
 
 __all__ = [
     "CROSS_BATCH_LOSSES",
+    "CROSS_BATCH_MARGINS",
     "CrossBatchMemory",
     "CrossBatchMemoryLoss",
     "cross_batch_contrastive_loss",

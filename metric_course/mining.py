@@ -1,4 +1,4 @@
-"""Which pairs and triplets a labelled batch holds, as boolean masks.
+"""Mining: which pairs and triplets a labelled batch holds, and which of them to learn from.
 
 Online mining never loops over the batch: it builds one distance matrix and
 asks questions of it with masks. For a batch with labels ``y``:
@@ -17,17 +17,35 @@ A valid triplet is, for a margin α and distances d:
 ``negative_categories`` labels the negatives of one anchor-positive pair;
 ``anchor_triplets`` gathers them for one anchor and ``category_shares``
 counts a whole batch (notebook 04 draws both).
+
+**Miners** take a distance matrix and the pair masks and return what they
+picked, as pytorch-metric-learning's miners do, as (A, K) index tables: row
+a lists anchor a's picks. The losses, the cross-batch memory and the
+exercise checkers all mine with them:
+
+- ``hardest_triplets``: batch-hard, each anchor's farthest positive and nearest negative;
+- ``semi_hard_triplets``: FaceNet's nearest negative not closer than the positive, per pair;
+- ``active_triplet_counts``: batch-all, how often each distance enters the active triplets.
+
+Miners run without gradient: picking is a choice, not something to
+differentiate. The loss then measures the picked pairs and reduces.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 INVALID, EASY, SEMI_HARD, HARD = 0, 1, 2, 3
 CATEGORY_NAMES = {INVALID: "invalid", EASY: "easy", SEMI_HARD: "semi-hard", HARD: "hard"}
+
+# Entries of an (anchor, positive, negative) block handled at once: about 2 MB of
+# float32, small enough for the CPU cache; memory stays at a few B × B matrices.
+_CHUNK_ELEMENTS = 2**19
 
 
 def check_labels(labels: torch.Tensor, batch_size: int | None = None) -> None:
@@ -67,6 +85,140 @@ def valid_triplet_mask(labels: torch.Tensor) -> torch.Tensor:
     B = 256 but 8.6 GB at B = 2048. The losses never build it.
     """
     return positive_mask(labels)[:, :, None] & negative_mask(labels)[:, None, :]
+
+
+def pair_masks(
+    anchor_labels: torch.Tensor, reference_labels: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(is_positive, is_negative)``, (A, R) bool each: an anchor's positives and negatives.
+
+    Without ``reference_labels`` the batch is its own reference set (A = R)
+    and an anchor is not its own positive. With them, the references are other
+    items (a memory of past batches), and every same-label one is a positive.
+    """
+    check_labels(anchor_labels)
+    same_items = reference_labels is None
+    references = anchor_labels if same_items else reference_labels.to(anchor_labels.device)
+    same = anchor_labels[:, None] == references[None, :]
+    is_negative = ~same
+    if same_items:
+        same.fill_diagonal_(False)
+    return same, is_negative
+
+
+def pair_counts(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """How many positives and negatives each anchor of a batch has, from the class sizes."""
+    _, class_of, class_size = torch.unique(labels, return_inverse=True, return_counts=True)
+    same_class = class_size[class_of]
+    return same_class - 1, len(labels) - same_class
+
+
+def positive_table(
+    is_positive: torch.Tensor, n_positives: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each anchor's positives as a (B, K) index table, K the most positives any anchor has.
+
+    Row a lists the indices of a's positives first; ``real[a, j]`` is False
+    where the row is only padded up to K (in a P × K batch it never is).
+    """
+    k = int(n_positives.max())
+    positive_index = is_positive.float().topk(k, dim=1).indices  # 1s (positives) come first
+    real = torch.arange(k, device=n_positives.device) < n_positives[:, None]
+    return positive_index, real
+
+
+class MinedTriplets(NamedTuple):
+    """Triplets picked by a miner, as (A, K) tables.
+
+    Anchor a with ``positive[a, j]`` and ``negative[a, j]`` is a triplet where
+    ``used[a, j]``; ``fallback[a, j]`` (semi-hard only) marks pairs whose
+    negative is the fallback, not a semi-hard one.
+    """
+
+    positive: torch.Tensor
+    negative: torch.Tensor
+    used: torch.Tensor
+    fallback: torch.Tensor | None = None
+
+
+def _chunks(rows: int, columns: int) -> Iterator[slice]:
+    step = max(1, _CHUNK_ELEMENTS // max(columns, 1))
+    for start in range(0, rows, step):
+        yield slice(start, start + step)
+
+
+@torch.no_grad()
+def hardest_triplets(
+    distances: torch.Tensor, is_positive: torch.Tensor, is_negative: torch.Tensor
+) -> MinedTriplets:
+    """Batch-hard (Hermans et al. 2017): each anchor's farthest positive and nearest negative.
+
+    ``distances`` is (A, R), anchors against references; the tables are
+    (A, 1). An anchor without a positive or without a negative is not used.
+    """
+    farthest, positive = torch.where(is_positive, distances, -1).max(1, keepdim=True)
+    nearest, negative = torch.where(is_negative, distances, float("inf")).min(1, keepdim=True)
+    return MinedTriplets(positive, negative, used=(farthest >= 0) & (nearest < float("inf")))
+
+
+@torch.no_grad()
+def semi_hard_triplets(
+    distances: torch.Tensor,
+    positive_index: torch.Tensor,
+    real: torch.Tensor,
+    is_negative: torch.Tensor,
+) -> MinedTriplets:
+    """FaceNet's semi-hard mining: for each pair (a, p), the nearest negative not closer than p.
+
+    ``positive_index`` and ``real`` come from :func:`positive_table`. When
+    every negative is closer than the positive, the pair falls back to the
+    farthest negative, the least hard one (as TensorFlow Addons does);
+    ``fallback`` marks those pairs. Pairs of anchors without a negative are
+    not used.
+    """
+    to_positive = distances.gather(1, positive_index)  # (B, K)
+    to_negatives = torch.where(is_negative, distances, float("inf"))
+    farthest_negative = torch.where(is_negative, distances, -1).argmax(1)
+    negative, found = torch.empty_like(positive_index), torch.empty_like(real)
+    for rows in _chunks(len(distances), positive_index.shape[1] * distances.shape[1]):
+        # [a, j, n]: how much farther than a's positive j the sample n is; closer ones at ∞
+        beyond = to_negatives[rows, None, :] - to_positive[rows, :, None]
+        gap, nearest = beyond.masked_fill_(beyond < 0, float("inf")).min(dim=2)
+        found[rows] = gap < float("inf")
+        negative[rows] = torch.where(found[rows], nearest, farthest_negative[rows, None])
+    used = real & is_negative.any(1, keepdim=True)
+    return MinedTriplets(positive_index, negative, used, fallback=used & ~found)
+
+
+@torch.no_grad()
+def active_triplet_counts(
+    distances: torch.Tensor,
+    positive_index: torch.Tensor,
+    real: torch.Tensor,
+    is_negative: torch.Tensor,
+    margin: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batch-all's mining: how often each distance enters the sum over active triplets.
+
+    A triplet (a, p, n) is active when d(a, p) − d(a, n) + α > 0. Its loss is
+    linear in its two distances, so the batch-all sum is a weighted sum of the
+    distance matrix: ``uses_of_positive[a, j]`` (B, K) counts the active
+    negatives of the pair (a, positive_index[a, j]), ``uses_of_negative[a, n]``
+    (B, B) the active positives behind the pair (a, n). Computed a block of
+    anchors at a time, never as a B × B × B tensor.
+    """
+    to_positive = distances.gather(1, positive_index)
+    # d(a, n), with ∞ where n is not a negative of a: such a "triplet" is never active
+    to_negatives = torch.where(is_negative, distances, float("inf"))
+    threshold = torch.where(real, to_positive + margin, -float("inf"))  # padding: never active
+    uses_of_positive = torch.zeros_like(to_positive)
+    uses_of_negative = torch.zeros_like(distances)
+    for rows in _chunks(len(distances), positive_index.shape[1] * distances.shape[1]):
+        # active[a, j, n] = 1 when the triplet (a, positive_index[a, j], n) has a positive loss
+        active = (to_negatives[rows, None, :] < threshold[rows, :, None]).to(distances.dtype)
+        uses_of_positive[rows] = active.sum(2)
+        uses_of_negative[rows] = active.sum(1)
+    return uses_of_positive, uses_of_negative
 
 
 def _check_distances(distances: torch.Tensor, labels: torch.Tensor) -> None:

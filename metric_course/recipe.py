@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from .augmentation import RandomAffine
 from .data import default_data_dir
+from .losses import MARGINS
 from .models import EmbeddingNet, get_device
 from .sampling import PairDataset, PKSampler, TripletDataset
 from .training import LOSS_NAMES, TrainResult, make_loss, set_seed, train
@@ -61,16 +62,8 @@ class Recipe:
     weight_decay: float = 0.0
     schedule: str = "cosine"
     positive_fraction: float = 0.25
-    margins: dict[str, float] = field(
-        default_factory=lambda: {
-            "contrastive": 1.0,
-            "contrastive_all_pairs": 1.0,
-            "triplet": 0.2,
-            "batch_all": 0.05,
-            "batch_hard": 0.05,
-            "semi_hard": 0.05,
-        }
-    )
+    # one margin per loss: the table beside the losses (measured in docs/recipe.md)
+    margins: dict[str, float] = field(default_factory=lambda: dict(MARGINS))
     augmentation: RandomAffine | None = None
 
     def with_changes(self, **changes) -> Recipe:

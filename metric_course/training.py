@@ -31,6 +31,7 @@ from . import losses
 from .evaluation import embed, retrieval_metrics
 
 LossOutput = tuple[torch.Tensor, dict[str, float]]
+LOSS_NAMES = tuple(losses.LOSSES)
 
 
 def set_seed(seed: int) -> None:
@@ -40,83 +41,22 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _pair_loss(
-    emb_a: torch.Tensor, emb_b: torch.Tensor, y: torch.Tensor, margin: float
-) -> LossOutput:
-    loss = losses.contrastive_loss(emb_a, emb_b, y, margin=margin)
-    with torch.no_grad():
-        d = (emb_a - emb_b).norm(dim=1)
-        similar = y == 0
-        per_pair = torch.where(similar, d**2, (margin - d).clamp(min=0) ** 2)
-        stats = {
-            "active_fraction": (per_pair > 0).float().mean().item(),
-            # Similar pairs are active until they coincide; this share says how many
-            # dissimilar pairs are still inside the margin.
-            "active_dissimilar_fraction": (per_pair[~similar] > 0).float().mean().item()
-            if (~similar).any()
-            else float("nan"),
-            "mean_positive_distance": d[similar].mean().item() if similar.any() else float("nan"),
-            "mean_negative_distance": d[~similar].mean().item()
-            if (~similar).any()
-            else float("nan"),
-            "embedding_norm": torch.cat([emb_a, emb_b]).norm(dim=1).mean().item(),
-        }
-    return loss, stats
-
-
-def _triplet_loss(
-    anchor: torch.Tensor,
-    positive: torch.Tensor,
-    negative: torch.Tensor,
-    margin: float,
-    squared: bool,
-) -> LossOutput:
-    loss = losses.triplet_loss(anchor, positive, negative, margin=margin, squared=squared)
-    with torch.no_grad():
-        d_ap = (anchor - positive).norm(dim=1)
-        d_an = (anchor - negative).norm(dim=1)
-        if squared:
-            d_ap, d_an = d_ap**2, d_an**2
-        stats = {
-            "active_fraction": (d_ap - d_an + margin > 0).float().mean().item(),
-            "mean_positive_distance": d_ap.mean().item(),
-            "mean_negative_distance": d_an.mean().item(),
-            "embedding_norm": torch.cat([anchor, positive, negative]).norm(dim=1).mean().item(),
-        }
-    return loss, stats
-
-
-ONLINE_LOSSES = {
-    "contrastive_all_pairs": losses.contrastive_loss_all_pairs,
-    "batch_all": losses.batch_all_triplet_loss,
-    "batch_hard": losses.batch_hard_triplet_loss,
-    "semi_hard": losses.semi_hard_triplet_loss,
-}
-DEFAULT_MARGINS = {"contrastive": 1.0, "contrastive_all_pairs": 1.0}
-LOSS_NAMES = ("contrastive", "triplet", *ONLINE_LOSSES)
-
-
 def make_loss(
     name: str, margin: float | None = None, squared: bool = False
 ) -> Callable[..., LossOutput]:
     """A loss function for :func:`train`, returning ``(loss, stats)``.
 
-    ``name`` is one of ``LOSS_NAMES``: "contrastive" takes pair batches,
-    "triplet" triplet batches, the others labelled P×K batches. The margin
-    defaults to 1.0 for the contrastive losses and 0.2 for the triplet ones
-    (distances of L2-normalised embeddings lie in [0, 2]).
+    ``name`` is one of ``LOSS_NAMES`` (the registry ``losses.LOSSES``):
+    "contrastive" takes pair batches, "triplet" triplet batches, the others
+    labelled P×K batches. The margin defaults to the recipe's,
+    ``losses.MARGINS[name]``, and must be positive.
     """
-    if name not in LOSS_NAMES:
+    if name not in losses.LOSSES:
         raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSS_NAMES)}")
-    margin = DEFAULT_MARGINS.get(name, 0.2) if margin is None else margin
-    if margin <= 0:
-        raise ValueError(f"the margin must be positive, got {margin}")
-    if name == "contrastive":
-        return partial(_pair_loss, margin=margin)
-    if name == "triplet":
-        return partial(_triplet_loss, margin=margin, squared=squared)
-    options = {} if name == "contrastive_all_pairs" else {"squared": squared}
-    return partial(ONLINE_LOSSES[name], margin=margin, return_stats=True, **options)
+    margin = losses.MARGINS[name] if margin is None else margin
+    losses.check_margin(margin)
+    options = {} if name.startswith("contrastive") else {"squared": squared}
+    return partial(losses.LOSSES[name], margin=margin, return_stats=True, **options)
 
 
 def _compute_loss(

@@ -7,6 +7,7 @@ from torch.utils.data import DataLoader
 from metric_course.data import cap_per_class, load_dataset
 from metric_course.losses import batch_hard_triplet_loss
 from metric_course.memory import (
+    CROSS_BATCH_MARGINS,
     CrossBatchMemory,
     CrossBatchMemoryLoss,
     cross_batch_contrastive_loss,
@@ -120,7 +121,7 @@ def test_within_one_batch_cross_batch_hard_is_plain_batch_hard():
 
 def test_bad_margins_and_masks_are_explained():
     x, y = torch.randn(4, 2), torch.tensor([0, 0, 1, 1])
-    with pytest.raises(ValueError, match="margin must be a number"):
+    with pytest.raises(ValueError, match="margin must be positive"):
         cross_batch_hard_triplet_loss(x, y, x, y, margin=-1)
     with pytest.raises(ValueError, match="cosine similarity"):
         cross_batch_contrastive_loss(x, y, x, y, margin=2)
@@ -153,9 +154,7 @@ def test_the_training_loss_warms_up_then_adds_the_memory_term(name):
     loss, stats = without_memory(embeddings, labels)
     torch.testing.assert_close(
         loss,
-        pair_loss(
-            embeddings, labels, embeddings, labels, 0.5 if name == "contrastive" else 0.2, True
-        ),
+        pair_loss(embeddings, labels, embeddings, labels, CROSS_BATCH_MARGINS[name], True),
     )
     assert without_memory.memory is None and stats["memory_items"] == 0
     with pytest.raises(ValueError, match="unknown loss"):

@@ -16,9 +16,14 @@ from metric_course.mining import (
     SEMI_HARD,
     anchor_triplets,
     category_shares,
+    hardest_triplets,
     negative_categories,
     negative_mask,
+    pair_counts,
+    pair_masks,
     positive_mask,
+    positive_table,
+    semi_hard_triplets,
     triplet_categories,
     valid_triplet_mask,
 )
@@ -225,3 +230,45 @@ def test_category_shares_count_every_valid_triplet(pk_batch):
             "easy": counts[EASY] / total,
         }
     )
+
+
+# --------------------------------------------------------------------------- miners against loops
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_hardest_triplets_pick_the_farthest_positive_and_nearest_negative(seed):
+    embeddings, labels = batch(seed=seed)
+    memory, memory_labels = batch(n=11, seed=seed + 10)
+    d = torch.cdist(embeddings, memory)
+    mined = hardest_triplets(d, *pair_masks(labels, memory_labels))
+    for a in range(len(labels)):
+        positives = [r for r in range(len(memory)) if memory_labels[r] == labels[a]]
+        negatives = [r for r in range(len(memory)) if memory_labels[r] != labels[a]]
+        assert bool(mined.used[a]) == bool(positives and negatives)
+        if positives and negatives:
+            assert int(mined.positive[a]) == max(positives, key=lambda r: d[a, r])
+            assert int(mined.negative[a]) == min(negatives, key=lambda r: d[a, r])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_semi_hard_triplets_pick_the_nearest_negative_not_closer_or_fall_back(seed):
+    embeddings, labels = batch(seed=seed)
+    d = pairwise_distances(embeddings)
+    is_positive, is_negative = pair_masks(labels)
+    positive_index, real = positive_table(is_positive, pair_counts(labels)[0])
+    mined = semi_hard_triplets(d, positive_index, real, is_negative)
+    for a, j in itertools.product(range(len(labels)), range(positive_index.shape[1])):
+        negatives = [n for n in range(len(labels)) if labels[n] != labels[a]]
+        if not real[a, j] or not negatives:
+            assert not mined.used[a, j]
+            continue
+        p = int(positive_index[a, j])
+        assert labels[p] == labels[a] and p != a
+        not_closer = [n for n in negatives if d[a, n] >= d[a, p]]
+        expected = (
+            min(not_closer, key=lambda n: d[a, n])
+            if not_closer
+            else max(negatives, key=lambda n: d[a, n])
+        )
+        assert int(mined.negative[a, j]) == expected
+        assert bool(mined.fallback[a, j]) == (not not_closer)
