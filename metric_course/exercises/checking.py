@@ -59,11 +59,11 @@ def _time_limit(seconds: float) -> Iterator[None]:
         raise _TimeUp
 
     previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    previous_timer = signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_REAL, *previous_timer)  # (0, 0), none, as a rule
         signal.signal(signal.SIGALRM, previous)
 
 
