@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 
 from ..distances import pairwise_distances
+from ..mining import hardest_triplets, pair_masks
 from .checking import diagnose, run_checks, scalar_hint
 
 
@@ -19,13 +20,10 @@ def batch_hard_from_distances(
     max(0, max_p d(a, p) − min_n d(a, n) + margin), the same number as
     ``losses.batch_hard_triplet_loss`` on the embeddings behind ``distances``.
     """
-    same = labels[:, None] == labels[None, :]
-    is_positive = same & ~torch.eye(len(labels), dtype=torch.bool)
-    is_negative = ~same
-    hardest_positive = distances.masked_fill(~is_positive, 0).amax(1)
-    hardest_negative = distances.masked_fill(~is_negative, float("inf")).amin(1)
-    usable = is_positive.any(1) & is_negative.any(1)
-    return (hardest_positive - hardest_negative + margin)[usable].clamp(min=0).mean()
+    mined = hardest_triplets(distances, *pair_masks(labels))
+    d_ap = distances.gather(1, mined.positive)[mined.used]
+    d_an = distances.gather(1, mined.negative)[mined.used]
+    return (d_ap - d_an + margin).clamp(min=0).mean()
 
 
 def _pk_distances(seed: int, classes: int = 4, per_class: int = 6, singleton: bool = False):
