@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
 import pickle
 import tempfile
@@ -137,23 +138,32 @@ def make_loader(loss: str, data, recipe: Recipe, seed: int = 0) -> DataLoader:
 
 
 class _FirstBatches(Sampler[list[int]]):
-    """The first ``n`` batches of every epoch of a batch sampler: the recipe's budget.
+    """``n`` batches of P×K passes over the data every epoch: the recipe's budget.
 
-    A P×K epoch goes through all the data; cutting it keeps the number of
-    images per epoch equal to that of the pair and triplet loaders.
+    One pass over a large dataset (Fashion-MNIST) holds more batches than the
+    budget: it is cut. One over a small dataset (Omniglot's 2,600 training
+    images) holds fewer: further passes, each shuffled anew, fill the budget.
+    Either way every epoch holds as many images as the pair and triplet loaders.
     """
 
     def __init__(self, sampler: PKSampler, n: int) -> None:
         self.sampler, self.n = sampler, n
+        self.passes = math.ceil(n / max(1, len(sampler)))  # P×K passes per epoch
+        self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        self.sampler.set_epoch(epoch)
+        self.epoch = epoch
 
     def __len__(self) -> int:
-        return min(self.n, len(self.sampler))
+        return self.n
 
     def __iter__(self):
-        return itertools.islice(iter(self.sampler), self.n)
+        def batches():
+            for i in range(self.passes):  # with one pass, the sampler's epoch is ours
+                self.sampler.set_epoch(self.epoch * self.passes + i)
+                yield from self.sampler
+
+        return itertools.islice(batches(), self.n)
 
 
 def train_embedding(

@@ -1,6 +1,7 @@
 """The named recipes, training on Omniglot with augmentation, the curve and the benchmark."""
 
 import importlib.util
+import itertools
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from metric_course.augmentation import RandomAffine
 from metric_course.data import course_data
 from metric_course.evaluation import embed
 from metric_course.few_shot import OneShotRun
-from metric_course.recipe import RECIPES, Recipe, train_embedding
+from metric_course.recipe import RECIPES, Recipe, make_loader, train_embedding
+from metric_course.sampling import PKSampler
 from metric_course.training_classes import nested_class_subsets, training_classes_curve
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "omniglot.py"
@@ -104,3 +106,25 @@ def test_benchmark_quick_run_reports_pixels_and_every_loss():
     rows = [line.split("|")[2].strip() for line in table.splitlines()[2:]]
     assert rows == ["raw pixels", "contrastive", "triplet", "batch_all", "batch_hard", "semi_hard"]
     assert "| default | raw pixels | 0 | 77.2 |" in table
+
+
+def test_a_small_dataset_is_passed_over_again_to_fill_the_budget():
+    digits = course_data("digits", max_per_class=10)  # 7 classes × 10 images: 5 P×K batches
+    recipe = Recipe().with_changes(p=7, batch_images=14, images_per_epoch=14 * 12)
+    loader = make_loader("batch_hard", digits.train, recipe)
+    loader.batch_sampler.set_epoch(1)
+    first = list(loader.batch_sampler)
+    assert len(first) == len(loader) == 12  # the budget, not one pass of 5 batches
+    assert first[:5] != first[5:10]  # each pass shuffled anew
+    loader.batch_sampler.set_epoch(2)
+    assert list(loader.batch_sampler) != first
+
+
+def test_one_pass_is_cut_to_the_budget_with_the_samplers_epoch():
+    digits = course_data("digits")
+    loader = make_loader("batch_hard", digits.train, Recipe().with_changes(images_per_epoch=336))
+    loader.batch_sampler.set_epoch(3)
+    sampler = PKSampler(digits.train.labels, p=7, k=16, seed=0)
+    sampler.set_epoch(3)
+    expected = list(itertools.islice(iter(sampler), len(loader)))
+    assert list(loader.batch_sampler) == expected
