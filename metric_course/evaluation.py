@@ -17,7 +17,7 @@ metric learning. Three ways to ask "is the space any good?":
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,11 +72,29 @@ def _as_tensor(values) -> torch.Tensor:
     return values if isinstance(values, torch.Tensor) else torch.as_tensor(np.asarray(values))
 
 
+# A neighbour search for retrieval_metrics: given the row numbers of some items and a
+# depth k, the row numbers of each one's k nearest *other* items, nearest first (-1 where
+# an approximate search found fewer).
+NeighbourSearch = Callable[[torch.Tensor, int], torch.Tensor]
+
+
+def exact_neighbours(embeddings: torch.Tensor) -> NeighbourSearch:
+    """The exact neighbour search in PyTorch: every Euclidean distance, the item itself left out."""
+
+    def search(rows: torch.Tensor, depth: int) -> torch.Tensor:
+        distances = cross_distances(embeddings[rows], embeddings)
+        distances[torch.arange(len(rows)), rows] = math.inf  # a query is not its own answer
+        return distances.topk(depth, dim=1, largest=False).indices
+
+    return search
+
+
 def retrieval_metrics(
     embeddings: torch.Tensor,
     labels: torch.Tensor,
     recall_k: Sequence[int] = (1, 5),
     batch_size: int = 1024,
+    neighbours: NeighbourSearch | None = None,
 ) -> dict[str, float]:
     """Leave-one-out retrieval metrics of an embedding, by Euclidean distance.
 
@@ -95,6 +113,9 @@ def retrieval_metrics(
 
     Queries alone in their class (R = 0) are skipped, as in
     pytorch-metric-learning's ``AccuracyCalculator``, whose numbers these equal.
+    The neighbours come from ``neighbours`` (default :func:`exact_neighbours`;
+    ``search.faiss_neighbours`` for faiss), as the calculator takes a
+    ``knn_func``: the search is an argument, the metric arithmetic is written once.
     """
     embeddings, labels = _as_tensor(embeddings).float(), _as_tensor(labels).long()
     _check_embeddings_and_labels(embeddings, labels)
@@ -104,15 +125,14 @@ def retrieval_metrics(
         raise ValueError("no class has two or more items, so no query has a right answer")
     depth = int(max(same_class_counts.max().item(), max(recall_k)))
     depth = min(depth, len(labels) - 1)
+    neighbours = exact_neighbours(embeddings) if neighbours is None else neighbours
 
     precision_1, r_precision, map_r = [], [], []
     recall_hits = {k: [] for k in recall_k}
     for start in range(0, len(labels), batch_size):
         rows = torch.arange(start, min(start + batch_size, len(labels)))
-        distances = cross_distances(embeddings[rows], embeddings)
-        distances[torch.arange(len(rows)), rows] = math.inf  # a query is not its own answer
-        order = distances.topk(depth, dim=1, largest=False).indices
-        relevant = (labels[order] == labels[rows, None]).float()
+        found = neighbours(rows, depth)
+        relevant = ((found >= 0) & (labels[found.clamp(min=0)] == labels[rows, None])).float()
         r = same_class_counts[rows].clamp(min=1)
         within_r = torch.arange(depth)[None, :] < r[:, None]
         precision_at_i = relevant.cumsum(1) / torch.arange(1, depth + 1)

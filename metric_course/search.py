@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from .distances import check_embeddings
+from .evaluation import NeighbourSearch, retrieval_metrics
 
 INDEX_KINDS = ("flat", "ivf", "hnsw")
 INSTALL_HINT = (
@@ -244,6 +245,26 @@ def neighbour_recall(approximate: torch.Tensor, exact: torch.Tensor) -> float:
     return found.float().mean().item()
 
 
+def faiss_neighbours(
+    embeddings: torch.Tensor, kind: str = "flat", **index_options
+) -> NeighbourSearch:
+    """A neighbour search for :func:`metric_course.evaluation.retrieval_metrics`, by faiss.
+
+    Builds one index of ``embeddings`` (see :func:`build_index`). Each query
+    asks for its k + 1 nearest items, then drops itself (or, if an
+    approximate index missed it, the farthest).
+    """
+    index = build_index(embeddings, kind, **index_options)
+
+    def search(rows: torch.Tensor, depth: int) -> torch.Tensor:
+        _, found = index.search(embeddings[rows], depth + 1)
+        not_self = found != rows[:, None]
+        not_self[not_self.all(1), -1] = False  # the query was not found: drop the farthest
+        return found[not_self].view(len(rows), depth)
+
+    return search
+
+
 def faiss_retrieval_metrics(
     embeddings: torch.Tensor,
     labels: torch.Tensor,
@@ -252,46 +273,15 @@ def faiss_retrieval_metrics(
     batch_size: int = 4096,
     **index_options,
 ) -> dict[str, float]:
-    """:func:`metric_course.evaluation.retrieval_metrics`, with neighbours found by faiss.
+    """:func:`metric_course.evaluation.retrieval_metrics` with neighbours found by faiss.
 
-    Same leave-one-out definitions (Precision@1, R-Precision, MAP@R,
-    recall@k) and the same numbers with ``kind="flat"``; an approximate
-    ``kind`` makes them an estimate for galleries too large to rank by
-    brute force. Each query asks for its R + 1 nearest items (R = other items
-    of its class), then drops itself.
+    The same leave-one-out definitions and, with ``kind="flat"``, the same
+    numbers; an approximate ``kind`` makes them an estimate for galleries too
+    large to rank by brute force.
     """
-    embeddings, labels = torch.as_tensor(embeddings).float(), torch.as_tensor(labels).long()
-    if labels.ndim != 1 or len(labels) != len(embeddings):
-        raise ValueError(
-            f"labels must be 1-D with one label per embedding: got {tuple(labels.shape)} "
-            f"for embeddings of shape {tuple(embeddings.shape)}"
-        )
-    same_class_counts = torch.bincount(labels - labels.min())[labels - labels.min()] - 1
-    keep = same_class_counts > 0
-    if not keep.any():
-        raise ValueError("no class has two or more items, so no query has a right answer")
-    depth = min(int(max(same_class_counts.max().item(), max(recall_k))), len(labels) - 1)
-    index = build_index(embeddings, kind, **index_options)
-    ranks = torch.arange(1, depth + 1)
-    sums = dict.fromkeys(["precision_at_1", "r_precision", "map_at_r"], 0.0)
-    sums.update({f"recall_at_{k}": 0.0 for k in recall_k})
-    for start in range(0, len(labels), batch_size):
-        rows = torch.arange(start, min(start + batch_size, len(labels)))
-        _, found = index.search(embeddings[rows], depth + 1)
-        not_self = found != rows[:, None]
-        not_self[not_self.all(1), -1] = False  # the query was not found: drop the farthest
-        neighbours = found[not_self].view(len(rows), depth)
-        relevant = (neighbours >= 0) & (labels[neighbours.clamp(min=0)] == labels[rows, None])
-        relevant = relevant.float()[keep[rows]]
-        r = same_class_counts[rows][keep[rows]]
-        within_r = ranks[None, :] <= r[:, None]
-        precision_at_i = relevant.cumsum(1) / ranks
-        sums["precision_at_1"] += relevant[:, 0].sum().item()
-        sums["r_precision"] += ((relevant * within_r).sum(1) / r).sum().item()
-        sums["map_at_r"] += ((precision_at_i * relevant * within_r).sum(1) / r).sum().item()
-        for k in recall_k:
-            sums[f"recall_at_{k}"] += relevant[:, :k].amax(1).sum().item()
-    return {name: total / keep.sum().item() for name, total in sums.items()}
+    embeddings = torch.as_tensor(embeddings).float()
+    search = faiss_neighbours(embeddings, kind, **index_options)
+    return retrieval_metrics(embeddings, labels, recall_k, batch_size, neighbours=search)
 
 
 __all__ = [
@@ -300,6 +290,7 @@ __all__ = [
     "build_index",
     "default_nlist",
     "faiss_gpu_available",
+    "faiss_neighbours",
     "faiss_retrieval_metrics",
     "import_faiss",
     "neighbour_recall",
