@@ -55,6 +55,8 @@ one rule every margin obeys.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 from .distances import check_embeddings, distances_to, paired_distances, pairwise_distances
@@ -92,6 +94,9 @@ def check_margin(margin: float) -> None:
     With a margin of 0 every embedding on one point costs nothing: the loss
     would reward the collapse it is meant to prevent.
     """
+    if isinstance(margin, bool) or not isinstance(margin, numbers.Real):
+        fix = "leave it out for the default (MARGINS)" if margin is None else "e.g. margin=0.2"
+        raise ValueError(f"the margin must be a number > 0, got {margin!r}; {fix}")
     if not margin > 0:
         raise ValueError(f"the margin must be positive (a number > 0), got {margin}")
 

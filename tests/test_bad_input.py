@@ -228,6 +228,21 @@ def test_embedding_net_explains_uint8_and_colour_images():
         model(torch.rand(2, 3, 8, 8))
 
 
+@pytest.mark.parametrize(
+    ("margin", "message"),
+    [("0.2", r"got '0.2'; e.g. margin=0.2"), (None, r"got None; leave it out for the default")],
+)
+def test_a_margin_that_is_not_a_number_is_explained(margin, message):
+    embeddings, labels = with_bad_rows(), LABELS
+    for call in (
+        lambda: losses.triplet_loss(embeddings, embeddings, embeddings, margin=margin),
+        lambda: losses.contrastive_loss(embeddings, embeddings, torch.zeros(60), margin=margin),
+        lambda: losses.batch_hard_triplet_loss(embeddings, labels, margin=margin),
+    ):
+        with pytest.raises(ValueError, match=f"the margin must be a number > 0, {message}"):
+            call()
+
+
 # ---------------------------------------------------------------- the explorer (1, 8 and 9)
 
 
