@@ -8,7 +8,7 @@ version from here. One module per idea:
 - ``sampling``     pair and triplet datasets, the P×K batch sampler
 - ``models``       the embedding CNN and the device choice
 - ``distances``    pairwise distance matrices with finite gradients at zero
-- ``mining``       what a batch holds: positive / negative masks, easy / semi-hard / hard triplets
+- ``mining``       masks, miners (batch-hard, semi-hard, batch-all) and triplet categories
 - ``losses``       contrastive, triplet, batch-all, batch-hard and semi-hard losses
 - ``memory``       cross-batch memory: mining against the embeddings of past batches
 - ``training``     one training loop with a progress bar and per-epoch history

@@ -181,10 +181,14 @@ def semi_hard_triplets(
     farthest_negative = torch.where(is_negative, distances, -1).argmax(1)
     negative, found = torch.empty_like(positive_index), torch.empty_like(real)
     for rows in _chunks(len(distances), positive_index.shape[1] * distances.shape[1]):
-        # [a, j, n]: how much farther than a's positive j the sample n is; closer ones at ∞
+        # [a, j, n]: how much farther than a's positive j the sample n is (∞: not a negative)
         beyond = to_negatives[rows, None, :] - to_positive[rows, :, None]
-        gap, nearest = beyond.masked_fill_(beyond < 0, float("inf")).min(dim=2)
-        found[rows] = gap < float("inf")
+        # The wanted n has the smallest beyond ≥ 0, so the largest 1 / beyond; closer ones
+        # get 1 / beyond < 0, non-negatives 0. (masked_fill(beyond < 0, ∞) + min says the
+        # same, but takes a pass more over this, the largest tensor of the loss: 1.5× slower.)
+        nearness = beyond.reciprocal_()
+        nearest = nearness.argmax(dim=2)
+        found[rows] = nearness.gather(2, nearest[..., None]).squeeze(2) > 0
         negative[rows] = torch.where(found[rows], nearest, farthest_negative[rows, None])
     used = real & is_negative.any(1, keepdim=True)
     return MinedTriplets(positive_index, negative, used, fallback=used & ~found)
