@@ -65,6 +65,7 @@ from .mining import (
     active_triplet_counts,
     check_labels,
     hardest_triplets,
+    negative_mask,
     pair_counts,
     pair_masks,
     positive_table,
@@ -224,7 +225,7 @@ def contrastive_loss_all_pairs(
     """
     labels = _check_batch(embeddings, labels, margin)
     distance = pairwise_distances(embeddings)
-    _, is_dissimilar = pair_masks(labels)
+    is_dissimilar = negative_mask(labels)
     # both terms as ½ r²: r = D where Y = 0 and r = max(0, m − D) where Y = 1 (D ≥ 0)
     r = torch.where(is_dissimilar, margin - distance, distance).relu_()
     # the matrix holds each pair {i, j} twice, and zeros on its diagonal
