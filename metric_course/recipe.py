@@ -90,11 +90,19 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     # Fashion-MNIST, 7 seen classes: the defaults above (docs/recipe.md).
     "fashion-mnist": Recipe(),
-    # Omniglot background-small, ~160 training characters (docs/recipe.md, "Omniglot"):
-    # 28 characters × 4 drawings a batch, 1,000 steps.
-    "omniglot": Recipe(p=28, batch_images=112, epochs=10, images_per_epoch=11_200),
-    # The notebooks' budget: the same choices, 400 steps.
-    "omniglot-notebook": Recipe(p=28, batch_images=112, epochs=4, images_per_epoch=11_200),
+    # Omniglot background-small, 163 training characters (docs/recipe.md, "Omniglot"): 28
+    # characters × 4 drawings a batch, 1,000 steps, a network twice as wide and random affine
+    # distortions (chosen on the validation alphabet: MAP@R 0.744 against 0.734 without them).
+    "omniglot": Recipe(
+        width=32,
+        p=28,
+        batch_images=112,
+        epochs=10,
+        images_per_epoch=11_200,
+        augmentation=RandomAffine(),
+    ),
+    # The notebooks' budget (a few seconds): the default width, 300 steps, no distortions.
+    "omniglot-notebook": Recipe(p=28, batch_images=112, epochs=3, images_per_epoch=11_200),
 }
 
 

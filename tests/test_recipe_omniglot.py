@@ -28,6 +28,7 @@ needs_omniglot = pytest.mark.skipif(
 def test_the_fashion_mnist_recipe_is_the_default_and_omniglot_augments():
     assert RECIPES["fashion-mnist"] == Recipe()
     assert Recipe().augmentation is None  # Fashion-MNIST's numbers stay as measured
+    assert isinstance(RECIPES["omniglot"].augmentation, RandomAffine)
     for name in ("omniglot", "omniglot-notebook"):
         assert RECIPES[name] != Recipe() and RECIPES[name].fingerprint() != Recipe().fingerprint()
 
