@@ -11,6 +11,7 @@ tiled) and ``projector_config.pbtxt`` (which file is which). Needs the
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +19,8 @@ import numpy as np
 import torch
 
 from .widgets.drawing import as_images, class_name_list
+
+EXPORT_FILES = frozenset({"tensors.tsv", "metadata.tsv", "sprite.png"})
 
 
 def export_projector(
@@ -33,7 +36,8 @@ def export_projector(
     Returns the folder holding ``tensors.tsv``, ``metadata.tsv`` and
     ``sprite.png``; ``projector_config.pbtxt`` goes in ``log_dir``. Grey
     images are written on one scale for all, dark ink on white (as the
-    course's figures show them). Open with ``tensorboard --logdir log_dir``.
+    course's figures show them). An earlier export of the same ``tag`` in
+    ``log_dir`` is replaced. Open with ``tensorboard --logdir log_dir``.
     """
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -53,11 +57,20 @@ def export_projector(
     names = class_name_list(labels, class_names)
     sprite = None if images is None else _sprite_images(images, len(matrix))
     log_dir = Path(log_dir)
+    folder = log_dir / "00000" / tag
+    if folder.is_dir():
+        others = sorted({path.name for path in folder.iterdir()} - EXPORT_FILES)
+        if others:
+            raise ValueError(
+                f"{folder} holds files that are not a projector export ({', '.join(others)}); "
+                "choose another log_dir or tag"
+            )
+        shutil.rmtree(folder)
     with SummaryWriter(log_dir=str(log_dir)) as writer:
         writer.add_embedding(
             matrix, metadata=[names[label] for label in labels], label_img=sprite, tag=tag
         )
-    return log_dir / "00000" / tag
+    return folder
 
 
 def _sprite_images(images, n: int) -> torch.Tensor:

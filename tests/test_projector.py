@@ -49,6 +49,18 @@ def test_export_without_images_writes_no_sprite(tmp_path):
     assert (folder / "metadata.tsv").read_text().splitlines() == [str(c) for c in labels]
 
 
+def test_a_second_export_of_the_same_tag_replaces_the_first(tmp_path, capsys):
+    embeddings, images, labels = _data()
+    export_projector(tmp_path, embeddings, labels, images)
+    folder = export_projector(tmp_path, embeddings[:4], labels[:4])
+    assert capsys.readouterr().out == ""  # no "embedding dir exists" warning
+    assert len(np.loadtxt(folder / "tensors.tsv", delimiter="\t")) == 4
+    assert not (folder / "sprite.png").exists()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"not a projector export \(notes.txt\)"):
+        export_projector(tmp_path, embeddings, labels)
+
+
 def test_export_rejects_what_the_projector_cannot_show(tmp_path):
     embeddings, images, labels = _data()
     with pytest.raises(ValueError, match=r"\(N, D\)"):

@@ -117,6 +117,21 @@ def test_view_embeds_points_images_and_the_neighbour_table(tmp_path):
     assert page.startswith("<!DOCTYPE html>") and "metric-course-view" in page
 
 
+def test_view_colours_by_group_while_classes_decide_the_marks():
+    embeddings, points, images, labels = _data()
+    alphabets = labels // 2  # classes 0, 1 in group 0; 2, 3 in group 1
+    view = ProjectionView(
+        embeddings, points, images, labels, groups=alphabets, group_names=["Greek", "Latin"]
+    )
+    data = _payload(view.html())
+    assert data["groups"] == alphabets.tolist() and data["group_names"] == ["Greek", "Latin"]
+    assert data["labels"] == labels.tolist()
+    plain = _payload(ProjectionView(embeddings, points, images, labels).html())
+    assert plain["groups"] == labels.tolist() and plain["group_names"] == plain["names"]
+    with pytest.raises(ValueError, match="one group per item"):
+        ProjectionView(embeddings, points, images, labels, groups=alphabets[:5])
+
+
 def test_two_views_of_the_same_data_get_different_element_ids():
     view = ProjectionView(*_data())
     ids = [re.search(r'<div id="([^"]+)"', view.html()).group(1) for _ in range(2)]

@@ -118,7 +118,10 @@ class ProjectionView:
     Takes the same arrays as :class:`EmbeddingExplorer`: ``embeddings`` (N, D)
     define the neighbours, ``points`` (N, 2) place the items (a UMAP
     projection, say), ``images`` are shown and ``labels`` colour and name them
-    through ``class_names``; ``query`` is the item shown first. Display it
+    through ``class_names``; ``query`` is the item shown first. With many
+    classes (Omniglot's characters), colour by ``groups`` instead (integers,
+    named by ``group_names``: the alphabets, say) while ✓ and ✗ still compare
+    classes. Display it
     (the last line of a cell, or ``display(view)``), or :meth:`save` it as a
     page. Nothing runs in the kernel after it is drawn.
     """
@@ -134,6 +137,8 @@ class ProjectionView:
         query: int = 0,
         title: str = "embedding space",
         size: int = 480,
+        groups=None,
+        group_names: Sequence[str] | None = None,
     ) -> None:
         self.labels = np.asarray(labels, dtype=int)
         n = len(self.labels)
@@ -150,6 +155,13 @@ class ProjectionView:
         if not 0 <= query < n:
             raise ValueError(f"query {query} is outside 0..{n - 1}")
         self.class_names = class_name_list(self.labels, class_names)
+        colour_by = self.labels if groups is None else np.asarray(groups, dtype=int)
+        if colour_by.shape != self.labels.shape:
+            raise ValueError(f"groups must give one group per item: got {colour_by.shape}")
+        self.groups = colour_by
+        self.group_names = (
+            class_name_list(colour_by, group_names) if groups is not None else self.class_names
+        )
         self.neighbours, self.distances = neighbour_table(embeddings, k)
         self.images = as_images(images, n)
         self.query = int(query)
@@ -168,6 +180,8 @@ class ProjectionView:
             "points": scaled.round().astype(int).tolist(),
             "labels": self.labels.tolist(),
             "names": self.class_names,
+            "groups": self.groups.tolist(),
+            "group_names": self.group_names,
             "colours": [to_hex(c) for c in CLASS_COLOURS],
             "neighbours": self.neighbours.tolist(),
             "distances": np.round(self.distances, 3).tolist(),
@@ -220,7 +234,7 @@ function (root) {
   const S = data.size, PAD = 12, NS = 'http://www.w3.org/2000/svg';
   const [TH, TW] = data.tile;
   const n = data.labels.length;
-  const colour = i => data.colours[data.labels[i] % data.colours.length];
+  const colour = i => data.colours[data.groups[i] % data.colours.length];
   const X = p => PAD + p[0] / 1000 * (S - 2 * PAD);
   const Y = p => S - PAD - p[1] / 1000 * (S - 2 * PAD);
   const el = (tag, attrs, parent) => {
@@ -251,6 +265,15 @@ function (root) {
   left.appendChild(html('div', 'font-weight:bold;margin-bottom:2px', data.title));
   left.appendChild(html('div', 'color:#666;margin-bottom:4px',
     'click a point: its neighbours · hover: its image · drag a box: what it holds'));
+  const shown = [...new Set(data.groups)].sort((a, b) => a - b);
+  if (shown.length <= 12) {
+    const legend = html('div', 'display:flex;flex-wrap:wrap;gap:8px;margin-bottom:4px');
+    for (const g of shown) {
+      legend.appendChild(html('span', `color:${data.colours[g % data.colours.length]}`,
+        `● ${data.group_names[g]}`));
+    }
+    left.appendChild(legend);
+  }
   const svg = el('svg', {width: S, height: S, class: 'mc-projection'});
   svg.style.cssText = 'border:1px solid #ccc;touch-action:none;cursor:crosshair;user-select:none';
   left.appendChild(svg);

@@ -1,7 +1,8 @@
 """The epoch slider of notebook 06: watch the embedding space form, epoch by epoch.
 
-Every frame shares the same axis limits (:func:`shared_limits`), so what
-moves has really moved.
+Frames drawn with the same axis limits (:func:`shared_limits`) show real
+motion and real shrinking; a frame drawn with its own limits shows its
+structure, however small the space has become. The static figure shows both.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ class SnapshotSlider:
     ``projections`` holds one (N, 2) array per snapshot (the same N items each
     time, e.g. from ``plotting.project_snapshots``), ``epochs`` the epoch of
     each (default 0, 1, 2, ...; 0 is before training), ``captions`` an
-    optional line per snapshot (a measured score). Every frame is drawn with
-    the same axis limits, so what moves has really moved.
+    optional line per snapshot (a measured score). Frames share their axis
+    limits, so what moves has really moved; tick "own zoom" (or pass
+    ``own_zoom=True``) to fit each frame to its own points instead.
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class SnapshotSlider:
         epochs: Sequence[int] | None = None,
         captions: Sequence[str] | None = None,
         title: str = "",
+        own_zoom: bool = False,
     ) -> None:
         self.projections = [np.asarray(points, dtype=float) for points in projections]
         self.labels = as_labels(labels)
@@ -81,48 +84,69 @@ class SnapshotSlider:
             description="epoch",
             continuous_update=False,
         )
+        self.own_zoom = widgets.Checkbox(value=own_zoom, description="own zoom")
         self.output = widgets.Output()
         self.slider.observe(lambda change: self._redraw(), names="value")
+        self.own_zoom.observe(lambda change: self._redraw(), names="value")
         self._redraw()
 
-    def _frame(self, ax, epoch: int) -> None:
+    def _frame(self, ax, epoch: int, own_zoom: bool = False) -> None:
         i = snapshot_index(self.epochs, epoch)
         scatter_embeddings(
             self.projections[i], self.labels, self.class_names, ax=ax, size=5, legend=False
         )
-        ax.set_aspect("equal", adjustable="box")
-        ax.set_xlim(*self.limits[0])
-        ax.set_ylim(*self.limits[1])
+        xlim, ylim = shared_limits([self.projections[i]]) if own_zoom else self.limits
+        ax.set_aspect("equal", adjustable="datalim" if own_zoom else "box")
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*ylim)
         ax.set_xticks([])
         ax.set_yticks([])
         name = "before training" if epoch == 0 else f"after epoch {epoch}"
         ax.set_title(f"{name}\n{self.captions[i]}".strip(), fontsize=10)
 
     def draw(self, epoch: int | None = None) -> Figure:
-        """One frame: the snapshot of ``epoch`` (default: the slider's)."""
+        """One frame: the snapshot of ``epoch`` (default: the slider's), zoomed as ticked."""
         fig, ax = plt.subplots(figsize=(6, 6.2), layout="constrained")
-        self._frame(ax, self.slider.value if epoch is None else epoch)
+        self._frame(ax, self.slider.value if epoch is None else epoch, self.own_zoom.value)
         self._legend_and_title(fig, ncol=5)
         return fig
 
     def draw_all(
-        self, epochs: Sequence[int] | None = None, panel_size: float = 3.0, columns: int = 4
+        self,
+        epochs: Sequence[int] | None = None,
+        panel_size: float = 3.0,
+        columns: int = 4,
+        zoom: str = "both",
     ) -> Figure:
-        """Small multiples: one panel per epoch (all by default), the static twin of the slider."""
+        """Small multiples, one panel per epoch (all by default): the static twin of the slider.
+
+        ``zoom`` "shared": every panel on the same axes (shrinking shows);
+        "own": each panel fitted to its points (structure shows); "both": a
+        row of each per group of ``columns`` epochs.
+        """
+        if zoom not in ("shared", "own", "both"):
+            raise ValueError(f"zoom must be 'shared', 'own' or 'both', got {zoom!r}")
         epochs = self.epochs if epochs is None else list(epochs)
         columns = min(columns, len(epochs))
-        rows = -(-len(epochs) // columns)
+        groups = [epochs[i : i + columns] for i in range(0, len(epochs), columns)]
+        zooms = {"shared": [False], "own": [True], "both": [False, True]}[zoom]
+        rows = [(group, own) for group in groups for own in zooms]
         fig, axes = plt.subplots(
-            rows,
+            len(rows),
             columns,
-            figsize=(panel_size * columns, (panel_size + 0.25) * rows + 0.8),
+            figsize=(panel_size * columns, (panel_size + 0.25) * len(rows) + 0.8),
             squeeze=False,
             layout="constrained",
         )
-        for ax in axes.flat[len(epochs) :]:
-            ax.axis("off")
-        for ax, epoch in zip(axes.flat, epochs, strict=False):
-            self._frame(ax, epoch)
+        for row_axes, (group, own) in zip(axes, rows, strict=True):
+            for ax in row_axes[len(group) :]:
+                ax.axis("off")
+            for ax, epoch in zip(row_axes, group, strict=False):
+                self._frame(ax, epoch, own)
+            if zoom == "both":
+                row_axes[0].set_ylabel(
+                    "own zoom" if own else "shared axes", fontsize=10, labelpad=6
+                )
         self._legend_and_title(fig, ncol=min(len(np.unique(self.labels)), 10))
         return fig
 
@@ -140,7 +164,7 @@ class SnapshotSlider:
 
     @property
     def widget(self) -> widgets.Widget:
-        return widgets.VBox([self.slider, self.output])
+        return widgets.VBox([widgets.HBox([self.slider, self.own_zoom]), self.output])
 
     def show(self) -> None:
         """Display the slider and its figure."""
