@@ -129,3 +129,12 @@ def test_one_pass_is_cut_to_the_budget_with_the_samplers_epoch():
     sampler.set_epoch(3)
     expected = list(itertools.islice(iter(sampler), len(loader)))
     assert list(loader.batch_sampler) == expected
+
+
+@needs_omniglot
+def test_benchmark_validation_mode_scores_the_validation_alphabet_only():
+    table = _benchmark().main(
+        ["--quick", "--threads", "1", "--validation", "--losses", "batch_hard",
+         "--changes", '{"width": 8, "augmentation": {}}']
+    )  # fmt: skip
+    assert "val 20-way one-shot error" in table and "| default | batch_hard |" in table
