@@ -730,8 +730,10 @@ class CourseData:
             if data is None:
                 lines.append(f"{part:<12} (none: pass val_classes to hold seen classes out)")
                 continue
-            names = ", ".join(self.class_names[c] for c in data.classes)
-            lines.append(f"{part:<12} {len(data):>6} images  {names}")
+            names = [self.class_names[c] for c in data.classes]
+            if len(names) > 10:  # Omniglot: say how many, and show the first and last
+                names = [f"{len(names)} classes: {names[0]}", "…", names[-1]]
+            lines.append(f"{part:<12} {len(data):>6} images  {', '.join(names)}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

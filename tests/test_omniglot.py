@@ -183,3 +183,10 @@ def test_real_splits_are_by_alphabet_and_disjoint(split):
     assert set(parts.test_seen.drawers.tolist()) == set(omniglot.TEST_SEEN_DRAWERS)
     assert not set(parts.train.drawers.tolist()) & set(omniglot.TEST_SEEN_DRAWERS)
     assert len(parts.train) + len(parts.val) + len(parts.test_seen) + len(parts.test_unseen) == 4840
+
+
+@real_files
+def test_the_summary_counts_many_classes_instead_of_listing_them():
+    summary = data.course_data("omniglot-small").summary()
+    assert "57 classes: Korean/character01, …, Tagalog/character17" in summary
+    assert max(len(line) for line in summary.splitlines()) < 100
