@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from metric_course.widgets import SnapshotSlider, shared_limits, snapshot_index
+from metric_course.widgets.snapshots import square_limits
 
 
 def test_snapshot_index_and_shared_limits():
@@ -62,5 +63,7 @@ def test_own_zoom_fits_each_frame_to_its_points_and_both_rows_are_drawn():
     assert (panels[0].get_xlim(), panels[0].get_ylim()) == shared
     assert panels[3].get_xlim()[1] - panels[3].get_xlim()[0] < 0.1 * (shared[0][1] - shared[0][0])
     plt.close("all")
+    (x0, x1), (y0, y1) = square_limits(np.array([[0, 0], [4, 1]]))
+    assert np.isclose(x1 - x0, y1 - y0) and x0 < 0 and x1 > 4 and y0 < 0 and y1 > 1
     with pytest.raises(ValueError, match="zoom must be"):
         slider.draw_all(zoom="tight")

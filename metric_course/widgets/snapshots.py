@@ -43,6 +43,14 @@ def shared_limits(
     return (low[0] - pad[0], high[0] + pad[0]), (low[1] - pad[1], high[1] + pad[1])
 
 
+def square_limits(points, margin: float = 0.05) -> tuple[tuple[float, float], tuple[float, float]]:
+    """``(xlim, ylim)`` of one square around ``points``: a frame's own zoom at equal aspect."""
+    (x0, x1), (y0, y1) = shared_limits([points], margin)
+    half = max(x1 - x0, y1 - y0) / 2
+    centre = ((x0 + x1) / 2, (y0 + y1) / 2)
+    return (centre[0] - half, centre[0] + half), (centre[1] - half, centre[1] + half)
+
+
 class SnapshotSlider:
     """Slide through the epochs of a training run and watch the embedding space form.
 
@@ -95,8 +103,8 @@ class SnapshotSlider:
         scatter_embeddings(
             self.projections[i], self.labels, self.class_names, ax=ax, size=5, legend=False
         )
-        xlim, ylim = shared_limits([self.projections[i]]) if own_zoom else self.limits
-        ax.set_aspect("equal", adjustable="datalim" if own_zoom else "box")
+        xlim, ylim = square_limits(self.projections[i]) if own_zoom else self.limits
+        ax.set_aspect("equal", adjustable="box")
         ax.set_xlim(*xlim)
         ax.set_ylim(*ylim)
         ax.set_xticks([])
