@@ -35,3 +35,23 @@ def test_space_comparison_counts_same_class_neighbours_in_each_space():
     plt.close("all")
     with pytest.raises(ValueError, match="space 'A'"):
         SpaceComparison({"A": (embeddings[:5], torch.randn(5, 2))}, images, labels)
+
+
+def test_comparison_legend_names_only_the_classes_on_show_when_there_are_many():
+    rng = np.random.default_rng(1)
+    labels = np.arange(80) % 40
+    spaces = {
+        name: (
+            torch.as_tensor(rng.normal(size=(80, 3)), dtype=torch.float32),
+            rng.normal(size=(80, 2)),
+        )
+        for name in ("a", "b")
+    }
+    comparison = SpaceComparison(spaces, rng.random((80, 4, 4)), labels, k=3)
+    comparison.select(11)
+    found = comparison.neighbours()
+    fig = comparison.draw()
+    entries = {text.get_text() for text in fig.legends[0].get_texts()}
+    on_show = {str(labels[i]) for i in [11, *found["a"][0], *found["b"][0]]}
+    assert entries == on_show | {"neighbours", "query"}
+    plt.close("all")

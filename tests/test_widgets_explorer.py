@@ -83,3 +83,23 @@ def test_explorer_refuses_mismatched_inputs():
         EmbeddingExplorer(embeddings, np.zeros((30, 3)), images, labels)
     with pytest.raises(ValueError, match="class names"):
         EmbeddingExplorer(embeddings, np.zeros((30, 2)), images, labels, class_names=["a"])
+
+
+def test_legend_lists_every_class_when_few_and_only_those_on_show_when_many():
+    from metric_course.widgets.drawing import LEGEND_CLASSES, legend_labels
+
+    few = np.arange(30) % 3
+    assert legend_labels(few, [0]).tolist() == few.tolist()
+    many = np.arange(60) % 40  # Omniglot-like: more classes than a legend can name
+    assert LEGEND_CLASSES < 40
+    assert legend_labels(many, [0, 41, 5]).tolist() == [0, 1, 5]
+
+    rng = np.random.default_rng(0)
+    embeddings = torch.as_tensor(rng.normal(size=(60, 4)), dtype=torch.float32)
+    explorer = EmbeddingExplorer(embeddings, rng.normal(size=(60, 2)), rng.random((60, 5, 5)), many)
+    explorer.select(7)
+    fig = explorer.draw()
+    entries = [text.get_text() for text in fig.legends[0].get_texts()]
+    shown = {str(c) for c in many[[7, *explorer.neighbours]]}
+    assert set(entries) == shown | {"neighbours", "query"}
+    plt.close("all")

@@ -19,6 +19,7 @@ from .drawing import (
     class_name_list,
     draw_query_and_neighbours,
     legend_handles,
+    legend_labels,
     show_image,
 )
 from .explorer import QueryPicker
@@ -114,7 +115,13 @@ class SpaceComparison:
                     fontsize=7,
                 )
         fig.legend(
-            handles=legend_handles(self.labels, self.class_names),
+            handles=legend_handles(
+                legend_labels(
+                    self.labels,
+                    [query, *(i for found_here, _ in found.values() for i in found_here)],
+                ),
+                self.class_names,
+            ),
             loc="lower center",
             ncol=12,
             fontsize=8,

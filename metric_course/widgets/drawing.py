@@ -95,6 +95,21 @@ def draw_query_and_neighbours(ax, points, labels, names, query, neighbours, size
     ax.set_yticks([])
 
 
+LEGEND_CLASSES = 12  # more classes than this, and a legend lists only the classes on show
+
+
+def legend_labels(labels: np.ndarray, shown: Sequence[int]) -> np.ndarray:
+    """The labels a legend lists: every class when there are few, else those of ``shown`` items.
+
+    With Omniglot's hundreds of characters a legend of every class would cover
+    the figure; the query's and its neighbours' classes are the ones to name.
+    """
+    labels = np.asarray(labels)
+    if len(np.unique(labels)) <= LEGEND_CLASSES:
+        return labels
+    return labels[np.asarray(shown, dtype=int)]
+
+
 def legend_handles(labels: np.ndarray, names: Sequence[str], marks: bool = True) -> list:
     """Legend entries of one size: a dot per class present, the neighbour ring, the query star."""
     from matplotlib.lines import Line2D

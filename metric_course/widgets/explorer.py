@@ -24,6 +24,7 @@ from .drawing import (
     class_name_list,
     draw_query_and_neighbours,
     legend_handles,
+    legend_labels,
     show_image,
 )
 
@@ -223,7 +224,9 @@ class EmbeddingExplorer:
             fontsize=9,
         )
         fig.legend(
-            handles=legend_handles(self.labels, self.class_names),
+            handles=legend_handles(
+                legend_labels(self.labels, [self.query, *self.neighbours]), self.class_names
+            ),
             loc="lower center",
             ncol=6,
             fontsize=8,
