@@ -59,7 +59,8 @@ def embed(
     return torch.cat(chunks) if chunks else torch.empty(0, 0)
 
 
-def _check_embeddings_and_labels(embeddings: torch.Tensor, labels: torch.Tensor) -> None:
+def check_embeddings_and_labels(embeddings: torch.Tensor, labels: torch.Tensor) -> None:
+    """Finite (N, D) embeddings with one label each, or a ValueError that says what is wrong."""
     check_embeddings(embeddings)
     if labels.ndim != 1 or len(labels) != len(embeddings):
         raise ValueError(
@@ -118,7 +119,7 @@ def retrieval_metrics(
     ``knn_func``: the search is an argument, the metric arithmetic is written once.
     """
     embeddings, labels = _as_tensor(embeddings).float(), _as_tensor(labels).long()
-    _check_embeddings_and_labels(embeddings, labels)
+    check_embeddings_and_labels(embeddings, labels)
     same_class_counts = torch.bincount(labels - labels.min())[labels - labels.min()] - 1
     keep = same_class_counts > 0
     if not keep.any():
@@ -153,24 +154,6 @@ def retrieval_metrics(
     for k in recall_k:
         metrics[f"recall_at_{k}"] = mean_over_kept(recall_hits[k])
     return metrics
-
-
-@dataclass(frozen=True)
-class FewShotResult:
-    """Accuracy over many N-way K-shot episodes, with a 95% confidence interval."""
-
-    accuracy: float
-    ci95: float
-    episodes: int
-    n_way: int
-    k_shot: int
-    method: str
-
-    def __str__(self) -> str:
-        return (
-            f"{self.n_way}-way {self.k_shot}-shot ({self.method}): "
-            f"{100 * self.accuracy:.1f}% ± {100 * self.ci95:.1f}"
-        )
 
 
 def nearest_neighbours(
@@ -214,61 +197,6 @@ CLASSIFIERS = {
     "prototype": classify_by_prototypes,
     "nearest_neighbour": classify_by_nearest_neighbour,
 }
-
-
-def few_shot_accuracy(
-    embeddings: torch.Tensor,
-    labels: torch.Tensor,
-    n_way: int = 3,
-    k_shot: int = 1,
-    n_query: int = 15,
-    episodes: int = 500,
-    method: str = "prototype",
-    seed: int = 0,
-) -> FewShotResult:
-    """Mean accuracy of N-way K-shot episodes drawn from ``embeddings``.
-
-    Each episode picks ``n_way`` classes, ``k_shot`` support and ``n_query``
-    query items of each (all distinct), classifies the queries with
-    ``method`` ("prototype" or "nearest_neighbour") and scores them. The
-    interval is mean ± 1.96 standard errors over episodes.
-    """
-    embeddings, labels = _as_tensor(embeddings).float(), _as_tensor(labels).long()
-    _check_embeddings_and_labels(embeddings, labels)
-    if method not in CLASSIFIERS:
-        raise ValueError(f"unknown method {method!r}; choose one of {sorted(CLASSIFIERS)}")
-    classes, counts = labels.unique(return_counts=True)
-    eligible = classes[counts >= k_shot + n_query]
-    if n_way < 2 or k_shot < 1 or n_query < 1 or episodes < 1:
-        raise ValueError("need n_way >= 2, k_shot >= 1, n_query >= 1 and episodes >= 1")
-    if len(eligible) < n_way:
-        raise ValueError(
-            f"{n_way}-way {k_shot}-shot episodes with {n_query} queries need {n_way} classes "
-            f"with at least {k_shot + n_query} items each, but only {len(eligible)} have that; "
-            "lower n_way, k_shot or n_query"
-        )
-    classify = CLASSIFIERS[method]
-    generator = torch.Generator().manual_seed(seed)
-    by_class = {int(c): torch.nonzero(labels == c).squeeze(1) for c in eligible}
-    accuracies = []
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: extra threads cost more than they save (10× measured)
-    try:
-        for _ in range(episodes):
-            chosen = eligible[torch.randperm(len(eligible), generator=generator)[:n_way]]
-            support, queries = [], []
-            for c in chosen.tolist():
-                members = by_class[c][torch.randperm(len(by_class[c]), generator=generator)]
-                support.append(members[:k_shot])
-                queries.append(members[k_shot : k_shot + n_query])
-            support, queries = torch.cat(support), torch.cat(queries)
-            predicted = classify(embeddings[support], labels[support], embeddings[queries])
-            accuracies.append((predicted == labels[queries]).float().mean().item())
-    finally:
-        torch.set_num_threads(threads)
-    accuracies = np.array(accuracies)
-    ci95 = 1.96 * accuracies.std(ddof=1) / math.sqrt(episodes) if episodes > 1 else math.nan
-    return FewShotResult(float(accuracies.mean()), float(ci95), episodes, n_way, k_shot, method)
 
 
 def sample_pairs(
@@ -366,12 +294,10 @@ def accept_rates(distances: np.ndarray, same: np.ndarray, threshold: float) -> t
 __all__ = [
     "CLASSIFIERS",
     "ROC",
-    "FewShotResult",
     "accept_rates",
     "classify_by_nearest_neighbour",
     "classify_by_prototypes",
     "embed",
-    "few_shot_accuracy",
     "pair_distances",
     "retrieval_metrics",
     "sample_pairs",

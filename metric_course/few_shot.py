@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from .distances import cross_distances
-from .evaluation import CLASSIFIERS, embed
+from .evaluation import CLASSIFIERS, check_embeddings_and_labels, embed
 from .omniglot import decode_character_image, verified_omniglot_file
 
 Embedding = nn.Module | Callable[[torch.Tensor], torch.Tensor]
@@ -182,8 +182,7 @@ def draw_episodes(
     """Draw ``episodes`` N-way K-shot episodes, the same ones for every model.
 
     Each picks ``n_way`` classes at random, then ``k_shot`` support and
-    ``n_query`` query items of each (all distinct), exactly as
-    :func:`metric_course.evaluation.few_shot_accuracy` does with the same seed.
+    ``n_query`` query items of each (all distinct).
     """
     labels = torch.as_tensor(labels).long()
     if n_way < 2 or k_shot < 1 or n_query < 1 or episodes < 1:
@@ -220,11 +219,7 @@ def episode_accuracies(
     if method not in CLASSIFIERS:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(CLASSIFIERS)}")
     embeddings, labels = torch.as_tensor(embeddings).float(), torch.as_tensor(labels).long()
-    if embeddings.ndim != 2 or len(embeddings) != len(labels):
-        raise ValueError(
-            f"embeddings must be (N, D) with one label each, got {tuple(embeddings.shape)} "
-            f"and {len(labels)} labels"
-        )
+    check_embeddings_and_labels(embeddings, labels)
     classify = CLASSIFIERS[method]
     accuracies = np.empty(len(episodes))
     threads = torch.get_num_threads()
@@ -238,6 +233,50 @@ def episode_accuracies(
     finally:
         torch.set_num_threads(threads)
     return accuracies
+
+
+@dataclass(frozen=True)
+class FewShotResult:
+    """Accuracy over many N-way K-shot episodes, with a 95% confidence interval."""
+
+    accuracy: float
+    ci95: float
+    episodes: int
+    n_way: int
+    k_shot: int
+    method: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.n_way}-way {self.k_shot}-shot ({self.method}): "
+            f"{100 * self.accuracy:.1f}% ± {100 * self.ci95:.1f}"
+        )
+
+
+def few_shot_accuracy(
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    n_way: int = 20,
+    k_shot: int = 1,
+    n_query: int = 5,
+    episodes: int = 1000,
+    method: str = "prototype",
+    seed: int = 0,
+) -> FewShotResult:
+    """Mean accuracy of ``episodes`` N-way K-shot episodes, with a 95% interval.
+
+    The episodes are those of :func:`draw_episodes` with the same arguments;
+    ``method`` names the queries ("prototype" or "nearest_neighbour"). The
+    interval is mean ± 1.96 standard errors over episodes. To compare two
+    models, score both on the same episodes with :func:`compare_few_shot`.
+    """
+    check_embeddings_and_labels(torch.as_tensor(embeddings), torch.as_tensor(labels))
+    if method not in CLASSIFIERS:
+        raise ValueError(f"unknown method {method!r}; choose one of {sorted(CLASSIFIERS)}")
+    drawn = draw_episodes(labels, n_way, k_shot, n_query, episodes, seed)
+    accuracies = episode_accuracies(embeddings, labels, drawn, method)
+    ci95 = 1.96 * accuracies.std(ddof=1) / math.sqrt(episodes) if episodes > 1 else math.nan
+    return FewShotResult(float(accuracies.mean()), float(ci95), episodes, n_way, k_shot, method)
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ from metric_course.distances import check_embeddings, cross_distances, pairwise_
 from metric_course.distributed import launch_local
 from metric_course.evaluation import (
     embed,
-    few_shot_accuracy,
     nearest_neighbours,
     pair_distances,
     retrieval_metrics,
 )
+from metric_course.few_shot import few_shot_accuracy
 from metric_course.models import EmbeddingNet, get_device
 from metric_course.recipe import Recipe, train_embedding
 from metric_course.sampling import PairDataset, PKSampler, TripletDataset

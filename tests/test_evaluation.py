@@ -12,7 +12,6 @@ from metric_course.evaluation import (
     classify_by_nearest_neighbour,
     classify_by_prototypes,
     embed,
-    few_shot_accuracy,
     nearest_neighbours,
     pair_distances,
     retrieval_metrics,
@@ -20,6 +19,7 @@ from metric_course.evaluation import (
     threshold_at_far,
     verification_roc,
 )
+from metric_course.few_shot import few_shot_accuracy
 from metric_course.models import EmbeddingNet
 
 

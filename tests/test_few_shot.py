@@ -10,12 +10,12 @@ import torch
 from PIL import Image
 
 from metric_course import omniglot
-from metric_course.evaluation import few_shot_accuracy
 from metric_course.few_shot import (
     OneShotRun,
     compare_few_shot,
     draw_episodes,
     episode_accuracies,
+    few_shot_accuracy,
     load_one_shot_runs,
     one_shot_error,
     pixel_embedding,
