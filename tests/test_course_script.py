@@ -5,6 +5,7 @@ by a stand-in for ``subprocess.run``: nothing is installed here.
 """
 
 import ast
+import fnmatch
 import importlib.util
 import re
 import subprocess
@@ -296,3 +297,17 @@ def test_a_failed_install_stops_with_the_command_that_failed(
 def test_course_py_parses_on_old_pythons_so_they_get_the_message():
     source = (ROOT / "course.py").read_text(encoding="utf-8")
     ast.parse(source, feature_version=(3, 7))
+
+
+def test_a_plain_install_ships_every_subpackage():
+    """Colab installs with plain pip, not editable: widgets/ and exercises/ must be shipped."""
+    text = (ROOT / "pyproject.toml").read_text()
+    found = re.search(r"\[tool\.setuptools\.packages\.find\]\s*include = \[([^\]]*)\]", text)
+    assert found, "pyproject.toml: find the packages ([tool.setuptools.packages.find] include)"
+    patterns = re.findall(r'"([^"]+)"', found.group(1))
+    packages = [
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for init in (ROOT / "metric_course").rglob("__init__.py")
+    ]
+    missing = [p for p in packages if not any(fnmatch.fnmatch(p, pat) for pat in patterns)]
+    assert len(packages) >= 3 and not missing, f"pyproject.toml does not ship {missing}"
