@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import tempfile
 import urllib.request
 import zipfile
 from collections.abc import Callable
@@ -84,6 +86,7 @@ ALPHABETS: tuple[str, ...] = (
 )
 DRAWERS = 20
 TEST_SEEN_DRAWERS: tuple[int, ...] = (17, 18, 19, 20)
+CACHED_ARRAYS = ("images", "labels", "drawers", "class_names")
 
 
 @dataclass(frozen=True)
@@ -242,13 +245,21 @@ def _background_small_arrays(zips: tuple[Path, ...], md5s: tuple[str, ...]) -> d
     """The decoded arrays, from the ``.npz`` cache when it matches the zips' checksums."""
     cache = zips[0].parent / f"background_small_{IMAGE_SIZE}px_{'_'.join(m[:8] for m in md5s)}.npz"
     if cache.is_file():
-        with np.load(cache) as saved:
-            return {key: saved[key] for key in saved.files}
+        try:
+            with np.load(cache) as saved:
+                return {key: saved[key] for key in CACHED_ARRAYS}
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            pass  # a damaged cache: decode again and replace it
     arrays = _decode_background_small(list(zips))
-    try:
-        np.savez_compressed(cache, **arrays)
-    except OSError:
-        pass  # a read-only data folder: decode again next time
+    temporary = None
+    try:  # written whole, then renamed: a reader never sees half a file
+        with tempfile.NamedTemporaryFile(dir=cache.parent, suffix=".npz", delete=False) as file:
+            temporary = Path(file.name)
+            np.savez_compressed(file, **arrays)
+        os.replace(temporary, cache)
+    except OSError:  # a read-only or full data folder: decode again next time
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
     return arrays
 
 

@@ -82,6 +82,18 @@ def test_the_decoded_arrays_are_cached_next_to_the_zips(fake_omniglot, monkeypat
     assert torch.equal(first.images, again.images) and torch.equal(first.drawers, again.drawers)
 
 
+def test_a_damaged_cache_is_decoded_again_and_replaced(fake_omniglot):
+    first = data.load_dataset("omniglot-small")
+    (cache,) = fake_omniglot.glob("*.npz")
+    cache.write_bytes(cache.read_bytes()[:50])
+    omniglot._background_small_arrays.cache_clear()
+    again = data.load_dataset("omniglot-small")
+    assert torch.equal(first.images, again.images)
+    assert [path.name for path in fake_omniglot.glob("*.npz")] == [cache.name]
+    with np.load(cache) as saved:
+        assert np.array_equal(saved["labels"], first.labels.numpy())
+
+
 def test_a_damaged_zip_names_the_file_and_the_fix(fake_omniglot):
     path = fake_omniglot / "images_background_small2.zip"
     path.write_bytes(path.read_bytes()[:-100])
