@@ -168,7 +168,7 @@ def semi_hard_triplets(
     real: torch.Tensor,
     is_negative: torch.Tensor,
 ) -> MinedTriplets:
-    """FaceNet's semi-hard mining: for each pair (a, p), the nearest negative not closer than p.
+    """Semi-hard mining as TensorFlow reads FaceNet: per (a, p), the nearest negative not closer.
 
     ``positive_index`` and ``real`` come from :func:`positive_table`. When
     every negative is closer than the positive, the pair falls back to the

@@ -68,7 +68,8 @@ def draw_anchor_triplets(
     the angle only groups the samples by class. Circles mark d(a, p) and
     d(a, p) + α: negatives inside the first are hard, in the ring semi-hard,
     outside easy. With ``images`` the anchor, the positive and the negatives
-    chosen by batch-hard and by FaceNet's semi-hard rule are shown beside it.
+    chosen by batch-hard and by the semi-hard rule (TensorFlow's reading of FaceNet)
+    are shown beside it.
     """
     distances = np.asarray(distances, dtype=float)
     labels = np.asarray(labels, dtype=int)
@@ -202,7 +203,7 @@ def describe_anchor_triplets(view: AnchorTriplets, distances, class_names: Seque
     if view.semi_hard_negative is None:
         return text + "every negative is closer than the positive, so FaceNet's rule falls back."
     return text + (
-        f"FaceNet's semi-hard rule picks #{view.semi_hard_negative} "
+        f"the semi-hard rule (TensorFlow's reading of FaceNet) picks #{view.semi_hard_negative} "
         f"(d = {distances[view.anchor, view.semi_hard_negative]:.3f})."
     )
 
