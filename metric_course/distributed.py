@@ -341,7 +341,9 @@ def _run_in_group(
     torch.set_num_threads(1)
     try:
         context = init_distributed(backend, timeout_seconds)
-        results.put((index, True, pickle.dumps(fn(context, *args))))
+        result = pickle.dumps(fn(context, *args))
+        dist.barrier()  # no process tears the group down while another still uses it
+        results.put((index, True, result))
     except BaseException:
         results.put((index, False, traceback.format_exc()))
         raise
