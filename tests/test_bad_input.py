@@ -284,3 +284,17 @@ def test_the_explorer_refuses_fractional_and_negative_labels():
 def test_the_explorer_explains_images_with_two_channels():
     with pytest.raises(ValueError, match=r"got \(12, 2, 4, 4\); .* show one, e.g. images\[:, :1\]"):
         explore(images=torch.rand(12, 2, 4, 4))
+
+
+def test_the_triplet_chooser_and_the_projection_view_refuse_fractional_labels():
+    from metric_course.widgets import ProjectionView, TripletChooser, class_mix
+
+    labels = torch.arange(3).repeat(4) + torch.tensor([0.0] * 11 + [0.5])
+    embeddings = torch.randn(12, 4, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"labels must be whole class ids .*\[2.5\]"):
+        TripletChooser(pairwise_distances(embeddings), labels, None)
+    with pytest.raises(ValueError, match=r"labels must be whole class ids .*\[2.5\]"):
+        ProjectionView(embeddings, embeddings[:, :2], torch.rand(12, 8, 8), labels)
+    with pytest.raises(ValueError, match=r"labels must be whole class ids .*\[2.5\]"):
+        class_mix(labels, [0, 1, 2])
+    plt.close("all")

@@ -31,7 +31,7 @@ from PIL import Image
 
 from ..distances import cross_distances
 from ..plotting import CLASS_COLOURS
-from .drawing import as_images, class_name_list
+from .drawing import as_images, as_labels, class_name_list
 
 _VIEW_NUMBERS = itertools.count()  # tells apart two views of the same data on one page
 
@@ -80,7 +80,7 @@ def points_in_box(points, corner, opposite) -> np.ndarray:
 
 def class_mix(labels, indices, class_names: Sequence[str] | None = None) -> list[tuple[str, int]]:
     """``(class name, count)`` for the items ``indices``: most common first, then by label."""
-    labels = np.asarray(labels, dtype=int)
+    labels = as_labels(labels)
     names = class_name_list(labels, class_names)
     chosen, counts = np.unique(labels[np.asarray(indices, dtype=int)], return_counts=True)
     order = sorted(zip(chosen, counts, strict=True), key=lambda pair: (-pair[1], pair[0]))
@@ -140,7 +140,7 @@ class ProjectionView:
         groups=None,
         group_names: Sequence[str] | None = None,
     ) -> None:
-        self.labels = np.asarray(labels, dtype=int)
+        self.labels = as_labels(labels)
         n = len(self.labels)
         self.points = np.asarray(points, dtype=float)
         if self.points.ndim != 2 or self.points.shape[1] != 2:

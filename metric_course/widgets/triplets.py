@@ -24,6 +24,7 @@ from ..mining import (
     anchor_triplets,
 )
 from ..plotting import class_colour
+from .drawing import as_labels
 
 CATEGORY_COLOURS = {HARD: "tab:red", SEMI_HARD: "tab:orange", EASY: "0.6"}
 
@@ -72,7 +73,7 @@ def draw_anchor_triplets(
     are shown beside it.
     """
     distances = np.asarray(distances, dtype=float)
-    labels = np.asarray(labels, dtype=int)
+    labels = as_labels(labels)
     names = _triplet_class_names(labels, class_names)
     radius = distances[view.anchor]
     angles = _sector_angles(labels, view.anchor)
@@ -226,7 +227,7 @@ class TripletChooser:
         margin: float = 0.2,
     ) -> None:
         self.distances = np.asarray(distances, dtype=float)
-        self.labels = np.asarray(labels, dtype=int)
+        self.labels = as_labels(labels)
         self.images = images
         self.class_names = _triplet_class_names(self.labels, class_names)
         if self.distances.shape != (len(self.labels), len(self.labels)):
