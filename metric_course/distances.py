@@ -146,14 +146,19 @@ class _PairwiseDistances(torch.autograd.Function):
         return x * weights[:, None] - ratio @ x - ratio.T @ x, None
 
 
-def pairwise_distances(embeddings: torch.Tensor, squared: bool = False) -> torch.Tensor:
+def pairwise_distances(
+    embeddings: torch.Tensor, squared: bool = False, *, check: bool = True
+) -> torch.Tensor:
     """All Euclidean distances within a batch, shape (B, B).
 
     Entry (i, j) is ||x_i − x_j|| (or its square with ``squared=True``). The
     matrix is symmetric up to round-off, never negative, exactly 0 on the
     diagonal, and has a finite gradient everywhere (first derivatives only).
+    ``check=False`` skips :func:`check_embeddings`, for a caller that checked
+    the batch already (each loss checks it once, on entry).
     """
-    check_embeddings(embeddings)
+    if check:
+        check_embeddings(embeddings)
     return _PairwiseDistances.apply(_at_least_float32(embeddings), squared)
 
 
@@ -184,15 +189,17 @@ def paired_distances(x: torch.Tensor, y: torch.Tensor, squared: bool = False) ->
 
 
 def distances_to(
-    embeddings: torch.Tensor, index: torch.Tensor, squared: bool = False
+    embeddings: torch.Tensor, index: torch.Tensor, squared: bool = False, *, check: bool = True
 ) -> torch.Tensor:
     """Distance from each embedding a to the embeddings listed in row a of ``index``.
 
     ``index`` is a (B, K) table of row numbers; the result (B, K) holds
     ||x_a − x_index[a, j]||. Mining losses use it to measure the few pairs
     they picked exactly, by subtraction, with a gradient only for those.
+    ``check=False`` skips :func:`check_embeddings` (see ``pairwise_distances``).
     """
-    check_embeddings(embeddings)
+    if check:
+        check_embeddings(embeddings)
     if index.ndim != 2 or len(index) != len(embeddings):
         raise ValueError(
             f"index must be a ({len(embeddings)}, K) table of row numbers, "

@@ -177,13 +177,26 @@ def nearest_neighbours(
     return order, distances.numpy()[order]
 
 
+def nearest_prototype(
+    support: torch.Tensor, support_labels: torch.Tensor, queries: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each query's nearest class mean ("prototype") of the support set: (distance, label).
+
+    The distance says how sure the naming is: a query far from every
+    prototype may be of a class the support set does not hold (notebook 05's
+    open-set test).
+    """
+    classes = support_labels.unique()
+    prototypes = torch.stack([support[support_labels == c].mean(0) for c in classes])
+    nearest = cross_distances(queries, prototypes).min(1)
+    return nearest.values, classes[nearest.indices]
+
+
 def classify_by_prototypes(
     support: torch.Tensor, support_labels: torch.Tensor, queries: torch.Tensor
 ) -> torch.Tensor:
     """Name each query by the nearest class mean ("prototype") of the support set."""
-    classes = support_labels.unique()
-    prototypes = torch.stack([support[support_labels == c].mean(0) for c in classes])
-    return classes[cross_distances(queries, prototypes).argmin(1)]
+    return nearest_prototype(support, support_labels, queries)[1]
 
 
 def classify_by_nearest_neighbour(
@@ -298,6 +311,7 @@ __all__ = [
     "classify_by_nearest_neighbour",
     "classify_by_prototypes",
     "embed",
+    "nearest_prototype",
     "pair_distances",
     "retrieval_metrics",
     "sample_pairs",

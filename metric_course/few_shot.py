@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .distances import cross_distances
 from .evaluation import CLASSIFIERS, check_embeddings_and_labels, embed
@@ -110,9 +111,14 @@ def read_one_shot_runs(zip_bytes: bytes) -> list[OneShotRun]:
         return _parse_runs(archive)
 
 
-def pixel_embedding(images: torch.Tensor) -> torch.Tensor:
-    """The raw-pixel baseline: each image as one long vector of its pixels."""
-    return images.flatten(1)
+def pixel_embedding(images: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+    """The raw-pixel baseline: each image as one long vector of its pixels.
+
+    ``normalize=True`` scales each vector to length 1, so that distances
+    compare directions (cosine), as the course's networks' embeddings do.
+    """
+    pixels = images.flatten(1)
+    return F.normalize(pixels, dim=1) if normalize else pixels
 
 
 def _embedder(embedding: Embedding) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -235,6 +241,22 @@ def episode_accuracies(
     return accuracies
 
 
+def mean_and_ci95(values: np.ndarray) -> tuple[float, float]:
+    """The mean of per-episode ``values`` and the half-width of its 95% interval.
+
+    The interval is ± 1.96 standard errors (sample standard deviation / √n),
+    NaN for a single value. Applied to the per-episode *differences* of two
+    models scored on the same episodes, it is a paired comparison: the
+    episodes' own difficulty cancels, and the interval is much narrower than
+    either model's.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        raise ValueError("no values to average: score at least one episode")
+    ci95 = 1.96 * values.std(ddof=1) / math.sqrt(values.size) if values.size > 1 else math.nan
+    return float(values.mean()), float(ci95)
+
+
 @dataclass(frozen=True)
 class FewShotResult:
     """Accuracy over many N-way K-shot episodes, with a 95% confidence interval."""
@@ -275,8 +297,8 @@ def few_shot_accuracy(
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(CLASSIFIERS)}")
     drawn = draw_episodes(labels, n_way, k_shot, n_query, episodes, seed)
     accuracies = episode_accuracies(embeddings, labels, drawn, method)
-    ci95 = 1.96 * accuracies.std(ddof=1) / math.sqrt(episodes) if episodes > 1 else math.nan
-    return FewShotResult(float(accuracies.mean()), float(ci95), episodes, n_way, k_shot, method)
+    accuracy, ci95 = mean_and_ci95(accuracies)
+    return FewShotResult(accuracy, ci95, episodes, n_way, k_shot, method)
 
 
 @dataclass(frozen=True)
@@ -328,9 +350,7 @@ def compare_few_shot(
     drawn = draw_episodes(labels, n_way, k_shot, n_query, episodes, seed)
     a = episode_accuracies(embeddings_a, labels, drawn, method)
     b = episode_accuracies(embeddings_b, labels, drawn, method)
-    differences = a - b
-    ci95 = 1.96 * differences.std(ddof=1) / math.sqrt(episodes) if episodes > 1 else math.nan
+    difference, ci95 = mean_and_ci95(a - b)
     return PairedComparison(
-        float(a.mean()), float(b.mean()), float(differences.mean()), float(ci95),
-        episodes, n_way, k_shot,
-    )  # fmt: skip
+        float(a.mean()), float(b.mean()), difference, ci95, episodes, n_way, k_shot
+    )

@@ -224,7 +224,7 @@ def contrastive_loss_all_pairs(
     here one mean runs over all pairs, zeros included.
     """
     labels = _check_batch(embeddings, labels, margin)
-    distance = pairwise_distances(embeddings)
+    distance = pairwise_distances(embeddings, check=False)
     is_dissimilar = negative_mask(labels)
     # both terms as ½ r²: r = D where Y = 0 and r = max(0, m − D) where Y = 1 (D ≥ 0)
     r = torch.where(is_dissimilar, margin - distance, distance).relu_()
@@ -307,7 +307,7 @@ def batch_all_triplet_loss(
     gradient); only the distances are differentiated.
     """
     labels = _check_batch(embeddings, labels, margin)
-    distance = pairwise_distances(embeddings, squared=squared)
+    distance = pairwise_distances(embeddings, squared=squared, check=False)
     is_positive, is_negative = pair_masks(labels)
     n_positives, n_negatives = pair_counts(labels)
     positive_index, real = positive_table(is_positive, n_positives)
@@ -345,8 +345,9 @@ def _reduce_mined(
     backward pass touches only them. Returns the losses, d(a, p) and d(a, n)
     of the used triplets.
     """
-    d_ap = distances_to(embeddings, mined.positive, squared=squared)[mined.used]
-    d_an = distances_to(embeddings, mined.negative, squared=squared)[mined.used]
+    picked = torch.cat([mined.positive, mined.negative], dim=1)  # (A, 2K): positives, negatives
+    measured = distances_to(embeddings, picked, squared=squared, check=False)
+    d_ap, d_an = (part[mined.used] for part in measured.chunk(2, dim=1))
     return (d_ap - d_an + margin).clamp(min=0), d_ap, d_an
 
 
@@ -370,7 +371,7 @@ def batch_hard_triplet_loss(
     """
     labels = _check_batch(embeddings, labels, margin)
     with torch.no_grad():  # the matrix only ranks pairs: squared ranks as plain, without √
-        distance = pairwise_distances(embeddings, squared=True)
+        distance = pairwise_distances(embeddings, squared=True, check=False)
     mined = hardest_triplets(distance, *pair_masks(labels))
     losses, d_ap, d_an = _reduce_mined(embeddings, mined, margin, squared)
     loss = _mean_loss(losses)
@@ -410,7 +411,7 @@ def semi_hard_triplet_loss(
     """
     labels = _check_batch(embeddings, labels, margin)
     with torch.no_grad():  # the matrix only ranks pairs: squared ranks as plain, without √
-        distance = pairwise_distances(embeddings, squared=True)
+        distance = pairwise_distances(embeddings, squared=True, check=False)
     is_positive, is_negative = pair_masks(labels)
     n_positives, n_negatives = pair_counts(labels)
     positive_index, real = positive_table(is_positive, n_positives)

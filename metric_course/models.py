@@ -113,6 +113,10 @@ class EmbeddingNet(nn.Module):
             nn.Flatten(),
         )
         self.head = nn.Linear(4 * width * pool_size**2, embedding_dim)
+        # Weights stored channels-last (height, width, channel), the layout of the CPU's
+        # fast convolution kernels (oneDNN): a training step runs about 1.4× faster on an
+        # x86 CPU (benchmarks/training_step.py) and computes the same function.
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Embed a batch of images (B, C, H, W) into a (B, embedding_dim) tensor."""

@@ -13,6 +13,7 @@ from metric_course.evaluation import (
     classify_by_prototypes,
     embed,
     nearest_neighbours,
+    nearest_prototype,
     pair_distances,
     retrieval_metrics,
     sample_pairs,
@@ -111,6 +112,10 @@ def test_prototype_and_nearest_neighbour_classifiers_by_hand():
     # Prototypes: class 7 at (0, 1), class 9 at (10, 0).
     assert classify_by_prototypes(support, support_labels, queries).tolist() == [7, 9, 7]
     assert classify_by_nearest_neighbour(support, support_labels, queries).tolist() == [7, 9, 7]
+    distances, labels = nearest_prototype(support, support_labels, queries)
+    assert labels.tolist() == [7, 9, 7]
+    # distances to the prototypes (0, 1), (10, 0) and (0, 1)
+    assert distances.tolist() == pytest.approx([0.9, 4.0, math.sqrt(17)], abs=1e-5)
 
 
 def test_few_shot_accuracy_perfect_and_chance():

@@ -17,6 +17,7 @@ from metric_course.few_shot import (
     episode_accuracies,
     few_shot_accuracy,
     load_one_shot_runs,
+    mean_and_ci95,
     one_shot_error,
     pixel_embedding,
     read_one_shot_runs,
@@ -155,3 +156,21 @@ def test_bad_episode_requests_say_what_to_change():
         compare_few_shot(embeddings, embeddings[:-1], labels, n_way=3, n_query=1)
     with pytest.raises(ValueError, match="unknown method"):
         episode_accuracies(embeddings, labels, draw_episodes(labels, 3, 1, 1, 2), "magic")
+
+
+def test_the_cosine_pixel_baseline_is_unit_length():
+    images = torch.rand(5, 1, 28, 28)
+    assert torch.equal(pixel_embedding(images), images.flatten(1))
+    unit = pixel_embedding(images, normalize=True)
+    assert torch.allclose(unit.norm(dim=1), torch.ones(5))
+    assert torch.allclose(unit * images.flatten(1).norm(dim=1, keepdim=True), images.flatten(1))
+
+
+def test_mean_and_ci95_by_hand():
+    mean, ci95 = mean_and_ci95(np.array([0.5, 0.7, 0.9, 0.7]))
+    standard_deviation = math.sqrt((0.04 + 0 + 0.04 + 0) / 3)
+    assert mean == pytest.approx(0.7)
+    assert ci95 == pytest.approx(1.96 * standard_deviation / 2)
+    assert math.isnan(mean_and_ci95([0.4])[1])
+    with pytest.raises(ValueError, match="at least one episode"):
+        mean_and_ci95([])

@@ -514,3 +514,23 @@ def test_pair_and_triplet_losses_reject_mismatched_shapes():
         triplet_loss(torch.randn(3, 2), torch.randn(3, 2), torch.randn(3, 4))
     with pytest.raises(ValueError, match="2-D"):
         triplet_loss(torch.randn(3), torch.randn(3), torch.randn(3))
+
+
+@pytest.mark.parametrize("name", list(ONLINE_LOSSES))
+@pytest.mark.parametrize("return_stats", [False, True])
+def test_online_losses_check_the_embeddings_once_per_call(monkeypatch, name, return_stats):
+    import metric_course.distances as distances_module
+    import metric_course.losses as losses_module
+
+    calls = []
+    original = distances_module.check_embeddings
+
+    def counting(embeddings, *args, **kwargs):
+        calls.append(embeddings.shape)
+        return original(embeddings, *args, **kwargs)
+
+    monkeypatch.setattr(distances_module, "check_embeddings", counting)
+    monkeypatch.setattr(losses_module, "check_embeddings", counting)
+    embeddings, labels = labelled_batch()
+    ONLINE_LOSSES[name](embeddings.requires_grad_(), labels, return_stats=return_stats)
+    assert calls == [embeddings.shape]

@@ -8,7 +8,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from IPython.display import clear_output, display
+from IPython.display import display
 from matplotlib.figure import Figure
 
 from ..evaluation import nearest_neighbours
@@ -21,6 +21,7 @@ from .drawing import (
     legend_handles,
     legend_labels,
     show_image,
+    show_in,
 )
 from .explorer import QueryPicker
 
@@ -131,10 +132,7 @@ class SpaceComparison:
         return fig
 
     def _redraw(self) -> None:
-        with self.output:
-            clear_output(wait=True)
-            self.draw()
-            plt.show()
+        show_in(self.output, self.draw)
 
     @property
     def widget(self) -> widgets.Widget:

@@ -1,17 +1,32 @@
-"""Drawing shared by the explorer, the snapshot slider and the side-by-side view (notebook 06).
+"""Drawing shared by the widgets: the explorer, the snapshot slider, the side-by-side view.
 
 Class names, images in any common layout, a query with its ringed
-neighbours, and one legend style, so the three widgets look alike.
+neighbours, one legend style (so the widgets look alike), and
+:func:`show_in`, how every widget redraws its figure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import clear_output
 
 from ..plotting import class_colour, scatter_embeddings
+
+
+def show_in(output, draw: Callable[[], object]) -> None:
+    """Show the figure ``draw()`` makes in the ``Output`` widget, in place of the last one.
+
+    ``clear_output(wait=True)`` keeps the old figure until the new one is
+    drawn, so a slider dragged quickly does not flicker.
+    """
+    with output:
+        clear_output(wait=True)
+        draw()
+        plt.show()
 
 
 def highlight_mask(n: int, query: int, neighbours: Sequence[int]) -> np.ndarray:

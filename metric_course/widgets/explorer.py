@@ -13,7 +13,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from IPython.display import clear_output, display
+from IPython.display import display
 from matplotlib.figure import Figure
 
 from ..evaluation import nearest_neighbours
@@ -26,6 +26,7 @@ from .drawing import (
     legend_handles,
     legend_labels,
     show_image,
+    show_in,
 )
 
 
@@ -198,10 +199,7 @@ class EmbeddingExplorer:
         self._redraw()
 
     def _redraw(self) -> None:
-        with self.output:
-            clear_output(wait=True)
-            self.draw()
-            plt.show()
+        show_in(self.output, self.draw)
 
     def draw(self) -> Figure:
         """The projection with the query and its neighbours, and their images, as a figure."""

@@ -9,8 +9,10 @@ from __future__ import annotations
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import clear_output, display
+from IPython.display import display
 from matplotlib.figure import Figure
+
+from .drawing import show_in
 
 
 def _check_margin_and_distances(distances, margin: float) -> np.ndarray:
@@ -136,10 +138,7 @@ class MarginPlayground:
     def _redraw(self, change=None) -> None:
         text = describe_pair_losses(self.distance_slider.value, self.margin_slider.value)
         self.summary.value = "<br>".join(text.splitlines())
-        with self.output:
-            clear_output(wait=True)
-            self.draw()
-            plt.show()
+        show_in(self.output, self.draw)
 
     def draw(self) -> Figure:
         """The figure for the current slider values."""

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import clear_output, display
+from IPython.display import display
 from matplotlib.figure import Figure
 
 from ..plotting import scatter_embeddings
-from .drawing import as_labels, class_name_list, legend_handles
+from .drawing import as_labels, class_name_list, legend_handles, show_in
 
 
 def snapshot_index(epochs: Sequence[int], epoch: int) -> int:
@@ -165,10 +165,7 @@ class SnapshotSlider:
             fig.suptitle(self.title, fontsize=11)
 
     def _redraw(self) -> None:
-        with self.output:
-            clear_output(wait=True)
-            self.draw()
-            plt.show()
+        show_in(self.output, self.draw)
 
     @property
     def widget(self) -> widgets.Widget:

@@ -12,7 +12,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from IPython.display import clear_output, display
+from IPython.display import display
 
 from ..mining import (
     CATEGORY_NAMES,
@@ -24,7 +24,7 @@ from ..mining import (
     anchor_triplets,
 )
 from ..plotting import class_colour
-from .drawing import as_labels
+from .drawing import as_labels, show_in
 
 CATEGORY_COLOURS = {HARD: "tab:red", SEMI_HARD: "tab:orange", EASY: "0.6"}
 
@@ -292,10 +292,7 @@ class TripletChooser:
         finally:
             self._syncing = False
         self.summary.value = describe_anchor_triplets(self.view, self.distances, self.class_names)
-        with self.output:
-            clear_output(wait=True)
-            self.draw()
-            plt.show()
+        show_in(self.output, self.draw)
 
     def draw(self) -> plt.Figure:
         """The figure of the current choice."""
