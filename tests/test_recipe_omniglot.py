@@ -109,6 +109,18 @@ def test_benchmark_quick_run_reports_pixels_and_every_loss():
     assert "| default | raw pixels | 0 | 77.2 |" in table
 
 
+@needs_omniglot
+@pytest.mark.parametrize("split", list(omniglot.OMNIGLOT_SPLITS))
+def test_the_refit_trains_on_every_drawing_of_every_alphabet_not_held_out(split):
+    refit = _benchmark().refit_training_set(split)
+    data = course_data("omniglot-small", split)
+    names = {refit.class_names[c] for c in refit.classes}
+    held_out = {data.class_names[c] for c in data.unseen_classes}
+    assert not names & held_out
+    assert names == {data.class_names[c] for c in (*data.train.classes, *data.val.classes)}
+    assert len(refit) == 20 * len(names)  # all 20 drawers, the validation alphabet's too
+
+
 def test_a_small_dataset_is_passed_over_again_to_fill_the_budget():
     digits = course_data("digits", max_per_class=10)  # 7 classes × 10 images: 5 P×K batches
     recipe = Recipe().with_changes(p=7, batch_images=14, images_per_epoch=14 * 12)
