@@ -24,9 +24,12 @@ How these losses differ from pytorch-metric-learning (PML 2.x) defaults:
 
 The online losses (``batch_all``, ``batch_hard``, ``semi_hard`` and
 ``contrastive_loss_all_pairs``) take one batch of embeddings with class
-labels and read in four steps: validate the batch once, build one B × B
-distance matrix, mine it with :mod:`metric_course.mining`, reduce the mined
-pairs or triplets to one number. A batch with nothing to learn
+labels and read in four steps: validate the batch once (``_check_batch``),
+build one B × B distance matrix (notebook 01's ``pairwise_distances``, its
+own check skipped: the batch was checked on entry), mine it with
+:mod:`metric_course.mining`, reduce the mined pairs or triplets to one number
+here. Following a loss from its entry to its number takes this module and
+``mining``. A batch with nothing to learn
 from (one class only, or no two images of a class) gives a loss of exactly 0
 with a zero gradient. With ``return_stats=True`` every loss here
 (the pair and triplet losses too) also returns a ``dict[str, float]``,
