@@ -348,9 +348,8 @@ def _reduce_mined(
     backward pass touches only them. Returns the losses, d(a, p) and d(a, n)
     of the used triplets.
     """
-    picked = torch.cat([mined.positive, mined.negative], dim=1)  # (A, 2K): positives, negatives
-    measured = distances_to(embeddings, picked, squared=squared, check=False)
-    d_ap, d_an = (part[mined.used] for part in measured.chunk(2, dim=1))
+    d_ap = distances_to(embeddings, mined.positive, squared=squared, check=False)[mined.used]
+    d_an = distances_to(embeddings, mined.negative, squared=squared, check=False)[mined.used]
     return (d_ap - d_an + margin).clamp(min=0), d_ap, d_an
 
 
