@@ -12,7 +12,8 @@ version from here. One module per idea:
 - ``losses``       contrastive, triplet, batch-all, batch-hard and semi-hard losses
 - ``memory``       cross-batch memory: mining against the embeddings of past batches
 - ``training``     one training loop with a progress bar and per-epoch history
-- ``augmentation`` random affine distortions of a batch (more drawings for free)
+- ``augmentation`` random affine distortions of a batch (more drawings for free) and
+  turned classes (more characters for free)
 - ``recipe``       the shared training recipes (network, data, margins) and their model cache
 - ``training_classes`` how new-identity scores grow with the number of training classes
 - ``distributed``  online mining over the global batch of several processes

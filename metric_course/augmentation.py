@@ -1,12 +1,17 @@
-"""Random affine distortions of a batch: more drawings of each character for free.
+"""Data augmentation: more drawings of each character, and more characters, for free.
 
 With 20 drawings per character a network soon learns the drawings by heart.
-Koch et al. (2015) made more by distorting them a little: rotate, scale,
-shear and shift each image at random, so the network must learn what stays
-the same (the character) under changes that do not matter (how it was drawn).
-Here the whole batch is distorted at once: one random 2×3 affine matrix per
-image, applied with ``affine_grid`` and ``grid_sample`` (bilinear
+Koch et al. (2015) made more by distorting them a little (:class:`RandomAffine`):
+rotate, scale, shear and shift each image at random, so the network must learn
+what stays the same (the character) under changes that do not matter (how it
+was drawn). Here the whole batch is distorted at once: one random 2×3 affine
+matrix per image, applied with ``affine_grid`` and ``grid_sample`` (bilinear
 interpolation), on whatever device the batch is on.
+
+A distance for *new* identities needs many identities to learn from.
+:func:`rotated_classes` makes more of them: a character turned a quarter turn
+is not the same character any more, so each turn counts as a class of its own
+(Santoro et al. 2016 and Vinyals et al. 2016 did this on Omniglot).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
+
+from .data import ImageDataset
 
 
 @dataclass(frozen=True)
@@ -69,3 +76,35 @@ class RandomAffine:
         theta = self.matrices(len(images), generator).to(images.device, images.dtype)
         grid = F.affine_grid(theta, list(images.shape), align_corners=False)
         return F.grid_sample(images, grid, mode="bilinear", align_corners=False)
+
+
+def rotated_classes(data: ImageDataset, quarter_turns: int = 4) -> ImageDataset:
+    """``data`` with each class also turned by 90°, 180°, ...: every turn a class of its own.
+
+    ``quarter_turns`` = 4 keeps each class at 0°, 90°, 180° and 270°, four times
+    the classes and the images; 1 returns ``data`` itself. A class turned by
+    ``t`` quarter turns gets the label ``label + t * len(class_names)`` and the
+    name ``"<name> (turned 90°)"``, so the first classes are the original ones.
+    For training only: a test set turned this way would hold new identities.
+    """
+    if quarter_turns not in (1, 2, 3, 4):
+        raise ValueError(
+            f"quarter_turns must be 1, 2, 3 or 4 (how many of 0°, 90°, 180°, 270° to keep), "
+            f"got {quarter_turns!r}"
+        )
+    if quarter_turns == 1:
+        return data
+    n = len(data.class_names)
+    turns = range(quarter_turns)
+    names = [
+        name if t == 0 else f"{name} (turned {90 * t}°)" for t in turns for name in data.class_names
+    ]
+    drawers = None if data.drawers is None else data.drawers.repeat(quarter_turns)
+    return ImageDataset(
+        images=torch.cat([torch.rot90(data.images, t, dims=(2, 3)) for t in turns]),
+        labels=torch.cat([data.labels + t * n for t in turns]),
+        class_names=tuple(names),
+        name=f"{data.name}, {quarter_turns} quarter turns",
+        source=data.source,
+        drawers=drawers,
+    )

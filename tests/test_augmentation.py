@@ -1,11 +1,12 @@
-"""Random affine distortions of a batch."""
+"""Random affine distortions of a batch, and classes turned into new classes."""
 
 import math
 
 import pytest
 import torch
 
-from metric_course.augmentation import RandomAffine
+from metric_course.augmentation import RandomAffine, rotated_classes
+from metric_course.data import ImageDataset
 
 
 def centre_of_mass(images: torch.Tensor) -> torch.Tensor:
@@ -59,3 +60,22 @@ def test_the_same_generator_gives_the_same_batch_and_bad_input_is_named():
         augment(images[0])
     with pytest.raises(ValueError, match="scale below 1"):
         RandomAffine(scale=1.5)
+
+
+def test_each_quarter_turn_of_a_class_is_a_class_of_its_own():
+    images = torch.zeros(3, 1, 4, 4)
+    images[:, 0, 0, 3] = 1  # a stroke in the top-right corner
+    data = ImageDataset(
+        images, torch.tensor([0, 1, 1]), ("a", "b"), name="tiny", drawers=torch.arange(3)
+    )
+    turned = rotated_classes(data)
+    assert turned.labels.tolist() == [0, 1, 1, 2, 3, 3, 4, 5, 5, 6, 7, 7]
+    assert turned.class_names[:3] == ("a", "b", "a (turned 90°)")
+    assert turned.class_names[-1] == "b (turned 270°)"
+    corners = [tuple(image[0].nonzero()[0].tolist()) for image in turned.images[::3]]
+    assert corners == [(0, 3), (0, 0), (3, 0), (3, 3)]  # counter-clockwise, a quarter each
+    assert turned.drawers.tolist() == [0, 1, 2] * 4
+    assert rotated_classes(data, 1) is data
+    assert rotated_classes(data, 2).labels.tolist() == [0, 1, 1, 2, 3, 3]
+    with pytest.raises(ValueError, match="quarter_turns must be 1, 2, 3 or 4"):
+        rotated_classes(data, 0)

@@ -25,12 +25,31 @@ needs_omniglot = pytest.mark.skipif(
 )
 
 
-def test_the_fashion_mnist_recipe_is_the_default_and_omniglot_augments():
+def test_the_fashion_mnist_recipe_is_the_default_and_omniglot_turns_its_classes():
     assert RECIPES["fashion-mnist"] == Recipe()
-    assert Recipe().augmentation is None  # Fashion-MNIST's numbers stay as measured
-    assert isinstance(RECIPES["omniglot"].augmentation, RandomAffine)
+    assert Recipe().augmentation is None and Recipe().class_turns == 1  # as measured
+    assert RECIPES["omniglot"].class_turns == 4 and RECIPES["omniglot-notebook"].class_turns == 1
     for name in ("omniglot", "omniglot-notebook"):
         assert RECIPES[name] != Recipe() and RECIPES[name].fingerprint() != Recipe().fingerprint()
+    with pytest.raises(ValueError, match="class_turns must be 1, 2, 3 or 4"):
+        Recipe(class_turns=8)
+
+
+def test_class_turns_train_on_every_turned_class(monkeypatch):
+    import metric_course.recipe as recipe_module
+
+    digits = course_data("digits", max_per_class=10)
+    seen = {}
+    real_make_loader = recipe_module.make_loader
+
+    def spy(loss, data, recipe, seed=0):
+        seen["classes"] = len(data.classes)
+        return real_make_loader(loss, data, recipe, seed)
+
+    monkeypatch.setattr(recipe_module, "make_loader", spy)
+    recipe = Recipe().with_changes(class_turns=4, p=14, batch_images=28, **TINY_BUDGET)
+    train_embedding("batch_hard", digits.train, None, recipe, progress=False)
+    assert seen["classes"] == 4 * len(digits.train.classes)
 
 
 def test_nested_class_subsets_add_classes_instead_of_swapping_them():
