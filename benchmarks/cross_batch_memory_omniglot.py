@@ -3,7 +3,7 @@
 Omniglot background-small, default split (163 training characters; Korean and
 Tagalog unseen). Each seed trains two networks of a recipe (``--recipe``, by
 default the notebooks' ``RECIPES["omniglot-notebook"]``: network, Adam learning
-rate and schedule, distortions, batch-hard margin) on
+rate and schedule, batch-hard margin; not its turned classes: the batches are the point) on
 the same P×K = 8×2 batches from the same initial weights: plain batch-hard
 and batch-hard with a cross-batch memory. Both are scored on the unseen
 alphabets (MAP@R, Lake et al.'s 20 official one-shot runs) and on the held-out
@@ -36,15 +36,12 @@ def train_small_batches(data, recipe, loss_fn, args: argparse.Namespace, seed: i
     sampler = PKSampler(data.train.labels, args.p, args.k, seed=seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.steps)
-    distortions = torch.Generator().manual_seed(seed)
     steps, epoch = 0, 0
     while steps < args.steps:
         epoch += 1
         sampler.set_epoch(epoch)
         for rows in sampler:
             images, labels = data.train.images[rows], data.train.labels[rows]
-            if recipe.augmentation is not None:
-                images = recipe.augmentation(images, distortions)
             model.train()
             loss, _ = loss_fn(model(images), labels)
             optimizer.zero_grad()
