@@ -85,7 +85,7 @@ def rotated_classes(data: ImageDataset, quarter_turns: int = 4) -> ImageDataset:
     the classes and the images; 1 returns ``data`` itself. A class turned by
     ``t`` quarter turns gets the label ``label + t * len(class_names)`` and the
     name ``"<name> (turned 90°)"``, so the first classes are the original ones.
-    For training only: a test set turned this way would hold new identities.
+    Turn training data only: validation and test sets stay as they were drawn.
     """
     if quarter_turns not in (1, 2, 3, 4):
         raise ValueError(
