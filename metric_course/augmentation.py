@@ -78,6 +78,15 @@ class RandomAffine:
         return F.grid_sample(images, grid, mode="bilinear", align_corners=False)
 
 
+def check_quarter_turns(turns: int, name: str = "quarter_turns") -> None:
+    """The one rule for how many quarter turns of each class to keep: 1, 2, 3 or 4."""
+    if turns not in (1, 2, 3, 4):
+        raise ValueError(
+            f"{name} must be 1, 2, 3 or 4 (how many of 0°, 90°, 180° and 270° each class is "
+            f"kept at, every turn a class of its own; 1 keeps the data as it is), got {turns!r}"
+        )
+
+
 def rotated_classes(data: ImageDataset, quarter_turns: int = 4) -> ImageDataset:
     """``data`` with each class also turned by 90°, 180°, ...: every turn a class of its own.
 
@@ -87,11 +96,7 @@ def rotated_classes(data: ImageDataset, quarter_turns: int = 4) -> ImageDataset:
     name ``"<name> (turned 90°)"``, so the first classes are the original ones.
     Turn training data only: validation and test sets stay as they were drawn.
     """
-    if quarter_turns not in (1, 2, 3, 4):
-        raise ValueError(
-            f"quarter_turns must be 1, 2, 3 or 4 (how many of 0°, 90°, 180°, 270° to keep), "
-            f"got {quarter_turns!r}"
-        )
+    check_quarter_turns(quarter_turns)
     if quarter_turns == 1:
         return data
     n = len(data.class_names)

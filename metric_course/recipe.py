@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from .augmentation import RandomAffine, rotated_classes
+from .augmentation import RandomAffine, check_quarter_turns, rotated_classes
 from .data import default_data_dir
 from .losses import MARGINS
 from .models import EmbeddingNet, get_device
@@ -71,11 +71,7 @@ class Recipe:
     class_turns: int = 1
 
     def __post_init__(self) -> None:
-        if self.class_turns not in (1, 2, 3, 4):
-            raise ValueError(
-                f"class_turns must be 1, 2, 3 or 4 (quarter turns of each training class kept as "
-                f"classes of their own; 1 for none), got {self.class_turns!r}"
-            )
+        check_quarter_turns(self.class_turns, "class_turns")
 
     def with_changes(self, **changes) -> Recipe:
         """A copy with some fields changed, e.g. ``recipe.with_changes(epochs=10)``."""
@@ -136,8 +132,11 @@ def make_loader(loss: str, data, recipe: Recipe, seed: int = 0) -> DataLoader:
     """The batches a loss needs: pairs, triplets, or P×K labelled batches.
 
     P×K batches take P = ``recipe.p`` classes (all of them when the data has
-    fewer) and K = ``batch_images // recipe.p`` images of each.
+    fewer) and K = ``batch_images // recipe.p`` images of each. With
+    ``recipe.class_turns`` > 1 the batches are drawn from ``data`` with its
+    classes turned into new ones (:func:`~metric_course.augmentation.rotated_classes`).
     """
+    data = rotated_classes(data, recipe.class_turns)
     generator = torch.Generator().manual_seed(seed)
     if loss == "contrastive":
         dataset = PairDataset(
@@ -228,7 +227,7 @@ def train_embedding(
     model = recipe.network(in_channels=train_data.images.shape[1]).to(get_device())
     result = train(
         model,
-        make_loader(loss, rotated_classes(train_data, recipe.class_turns), recipe, seed),
+        make_loader(loss, train_data, recipe, seed),
         make_loss(loss, margin=recipe.margins[loss]),
         epochs=recipe.epochs,
         lr=recipe.lr,

@@ -43,13 +43,17 @@ def test_class_turns_train_on_every_turned_class(monkeypatch):
     real_make_loader = recipe_module.make_loader
 
     def spy(loss, data, recipe, seed=0):
-        seen["classes"] = len(data.classes)
-        return real_make_loader(loss, data, recipe, seed)
+        loader = real_make_loader(loss, data, recipe, seed)
+        seen["classes"] = len(loader.dataset.classes)
+        return loader
 
     monkeypatch.setattr(recipe_module, "make_loader", spy)
     recipe = Recipe().with_changes(class_turns=4, p=14, batch_images=28, **TINY_BUDGET)
     train_embedding("batch_hard", digits.train, None, recipe, progress=False)
     assert seen["classes"] == 4 * len(digits.train.classes)
+    for loss in ("contrastive", "triplet"):  # pairs and triplets are drawn from the turned data
+        data = make_loader(loss, digits.train, recipe).dataset.data
+        assert len(data.classes) == 4 * len(digits.train.classes)
 
 
 def test_nested_class_subsets_add_classes_instead_of_swapping_them():
