@@ -1,14 +1,14 @@
 """Benchmark: a training step of the course's network, channels-first against channels-last.
 
-    python benchmarks/training_step.py                 # both recipes, 2 threads
+    python benchmarks/training_step.py                 # every recipe, 2 threads
     python benchmarks/training_step.py --threads 1 --steps 20
 
 ``EmbeddingNet`` stores its weights channels-last (``torch.channels_last``),
 the layout of the fast convolution kernels on x86 CPUs (oneDNN). This
-measures why: the same step (augmentation, forward, batch-hard loss,
-backward, Adam) of each recipe's network, with the weights in PyTorch's
-default layout and in the network's, side by side in one run, alternating so
-that a busy machine slows both alike. It prints milliseconds per step (the
+measures why: the same step (forward, batch-hard loss, backward, Adam) of
+each recipe's network, with the weights in PyTorch's default layout and in
+the network's, side by side in one run, alternating so that a busy machine
+slows both alike. It prints milliseconds per step (the
 median of the rounds) and the ratio.
 """
 
@@ -34,8 +34,7 @@ def step_time(recipe: Recipe, memory_format: torch.memory_format, steps: int) ->
     labels = torch.arange(recipe.p).repeat_interleave(k)
 
     def step() -> None:
-        batch = recipe.augmentation(images) if recipe.augmentation else images
-        loss = batch_hard_triplet_loss(network(batch), labels, recipe.margins["batch_hard"])
+        loss = batch_hard_triplet_loss(network(images), labels, recipe.margins["batch_hard"])
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
