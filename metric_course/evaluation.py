@@ -26,6 +26,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from torch import nn
 
 from .distances import check_embeddings, cross_distances
+from .labels import as_labels
 
 
 @torch.no_grad()
@@ -218,8 +219,19 @@ def sample_pairs(
     """Draw ``n_pairs`` index pairs, half of the same class and half of different ones.
 
     Returns ``(first, second, same)``: two index tensors and a bool tensor.
+    Labels must allow both kinds (a class with two items, and two classes);
+    otherwise the draw could never finish, so it is refused up front.
     """
-    labels = _as_tensor(labels).long()
+    labels = torch.from_numpy(as_labels(labels))
+    if isinstance(n_pairs, bool) or not isinstance(n_pairs, int | np.integer) or n_pairs < 2:
+        raise ValueError(f"n_pairs must be a whole number of at least 2, got {n_pairs!r}")
+    counts = torch.unique(labels, return_counts=True)[1]
+    if len(counts) < 2 or (counts < 2).all():
+        raise ValueError(
+            f"cannot draw similar and dissimilar pairs from {len(labels)} items in "
+            f"{len(counts)} classes, {int((counts >= 2).sum())} of them with two items or more: "
+            "pairs need at least two classes and one class with two items"
+        )
     generator = torch.Generator().manual_seed(seed)
     n_same = n_pairs // 2
     first, second = [], []
@@ -241,12 +253,50 @@ def sample_pairs(
 def pair_distances(
     embeddings: torch.Tensor, labels: torch.Tensor, n_pairs: int = 2000, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Distances of ``n_pairs`` random pairs (half similar) and whether each is similar."""
+    """Distances of ``n_pairs`` random pairs (half similar) and whether each is similar.
+
+    Notebook 02 (verification). Returns ``(distances, same)``, ``same`` a bool
+    array, True for a pair of one class: the form :func:`verification_roc`,
+    :func:`threshold_at_far` and :func:`accept_rates` take.
+    """
     embeddings = _as_tensor(embeddings).float()
-    check_embeddings(embeddings)
+    labels = _as_tensor(labels)
+    check_embeddings_and_labels(embeddings, labels)
     first, second, same = sample_pairs(labels, n_pairs, seed)
     distances = (embeddings[first] - embeddings[second]).norm(dim=1)
     return distances.numpy(), same.numpy()
+
+
+def check_verification_pairs(distances, same) -> tuple[np.ndarray, np.ndarray]:
+    """``(distances, same)`` as 1-D float and bool arrays of one length, or a ValueError.
+
+    ``same`` must be boolean, True for a pair of one class. 0/1 numbers are
+    refused: the contrastive loss's ``y`` uses 0 for a *similar* pair, so a
+    0/1 array could mean either, and read the wrong way it turns an AUC of 1
+    into 0.
+    """
+    distances = np.asarray(
+        distances.detach().cpu() if isinstance(distances, torch.Tensor) else distances
+    )
+    flags = np.asarray(same.detach().cpu() if isinstance(same, torch.Tensor) else same)
+    if flags.dtype != bool:
+        shown = np.unique(flags)[:5].tolist() if flags.dtype.kind in "biuf" else flags.dtype
+        raise ValueError(
+            "same must be a boolean array, True where the two items of a pair share a class "
+            f"(as pair_distances returns it), got {flags.dtype} values {shown}. From the "
+            "contrastive loss's y (0 = similar) pass same = (y == 0); from two label arrays "
+            "pass same = (labels_a == labels_b)"
+        )
+    if distances.ndim != 1 or distances.shape != flags.shape:
+        raise ValueError(
+            f"distances and same must be 1-D and of equal length, got {distances.shape} "
+            f"and {flags.shape}"
+        )
+    distances = distances.astype(float)
+    if not np.isfinite(distances).all():
+        rows = np.flatnonzero(~np.isfinite(distances))[:5].tolist()
+        raise ValueError(f"distances hold NaN or infinite values (pairs {rows}…)")
+    return distances, flags
 
 
 @dataclass(frozen=True)
@@ -265,12 +315,7 @@ def verification_roc(distances: np.ndarray, same: np.ndarray) -> ROC:
     A smaller distance means "more similar", so the score given to scikit-learn
     is the negated distance.
     """
-    distances, same = np.asarray(distances, dtype=float), np.asarray(same, dtype=bool)
-    if distances.shape != same.shape or distances.ndim != 1:
-        raise ValueError(
-            f"distances and same must be 1-D and of equal length, got {distances.shape} "
-            f"and {same.shape}"
-        )
+    distances, same = check_verification_pairs(distances, same)
     if same.all() or not same.any():
         raise ValueError("verification needs both similar and dissimilar pairs")
     far, tar, thresholds = roc_curve(same, -distances)
@@ -284,7 +329,7 @@ def threshold_at_far(distances: np.ndarray, same: np.ndarray, target_far: float)
     distance ≤ t: impostors let in. Returns 0.0 when even the closest impostor
     pair would break the target.
     """
-    distances, same = np.asarray(distances, dtype=float), np.asarray(same, dtype=bool)
+    distances, same = check_verification_pairs(distances, same)
     if not 0.0 <= target_far <= 1.0:
         raise ValueError(f"target_far is a rate in [0, 1], got {target_far}")
     impostors = np.sort(distances[~same])
@@ -299,7 +344,9 @@ def threshold_at_far(distances: np.ndarray, same: np.ndarray, target_far: float)
 
 def accept_rates(distances: np.ndarray, same: np.ndarray, threshold: float) -> tuple[float, float]:
     """(false-accept rate, true-accept rate) of accepting pairs with distance ≤ threshold."""
-    distances, same = np.asarray(distances, dtype=float), np.asarray(same, dtype=bool)
+    distances, same = check_verification_pairs(distances, same)
+    if same.all() or not same.any():
+        raise ValueError("accept_rates needs both similar and dissimilar pairs")
     accepted = distances <= threshold
     return float(accepted[~same].mean()), float(accepted[same].mean())
 
@@ -308,6 +355,7 @@ __all__ = [
     "CLASSIFIERS",
     "ROC",
     "accept_rates",
+    "check_verification_pairs",
     "classify_by_nearest_neighbour",
     "classify_by_prototypes",
     "embed",

@@ -18,9 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .labels import as_labels
 from .widgets.drawing import as_images, class_name_list
 
 EXPORT_FILES = frozenset({"tensors.tsv", "metadata.tsv", "sprite.png"})
+CONFIG_FILE = "projector_config.pbtxt"
 
 
 def export_projector(
@@ -37,7 +39,9 @@ def export_projector(
     ``sprite.png``; ``projector_config.pbtxt`` goes in ``log_dir``. Grey
     images are written on one scale for all, dark ink on white (as the
     course's figures show them). An earlier export of the same ``tag`` in
-    ``log_dir`` is replaced. Open with ``tensorboard --logdir log_dir``.
+    ``log_dir`` is replaced; exports of other tags are kept, so one log
+    folder can hold "before" and "after" training side by side. Open with
+    ``tensorboard --logdir log_dir``.
     """
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -51,7 +55,7 @@ def export_projector(
         raise ValueError(f"embeddings must be (N, D), got shape {tuple(matrix.shape)}")
     if not torch.isfinite(matrix).all():
         raise ValueError("embeddings hold NaN or infinite values; the projector cannot place them")
-    labels = np.asarray(labels, dtype=int)
+    labels = as_labels(labels)
     if len(labels) != len(matrix):
         raise ValueError(f"got {len(labels)} labels for {len(matrix)} embeddings")
     names = class_name_list(labels, class_names)
@@ -66,11 +70,46 @@ def export_projector(
                 "choose another log_dir or tag"
             )
         shutil.rmtree(folder)
+    kept = _other_exports(log_dir, tag)
     with SummaryWriter(log_dir=str(log_dir)) as writer:
         writer.add_embedding(
             matrix, metadata=[names[label] for label in labels], label_img=sprite, tag=tag
         )
+    if kept:  # the writer knows only its own export: put the other tags back in the config
+        _add_to_config(log_dir, kept)
     return folder
+
+
+def _read_config(log_dir: Path):
+    """``log_dir``'s projector_config.pbtxt as a ProjectorConfig (empty when there is none)."""
+    from google.protobuf import text_format
+    from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+
+    config = ProjectorConfig()
+    path = log_dir / CONFIG_FILE
+    if path.is_file():
+        text_format.Parse(path.read_text(encoding="utf-8"), config)
+    return config
+
+
+def _other_exports(log_dir: Path, tag: str) -> list:
+    """The embeddings in ``log_dir``'s config that are not exports of ``tag``."""
+    own_folder = f"00000/{tag}/"
+    return [
+        entry
+        for entry in _read_config(log_dir).embeddings
+        if not entry.tensor_path.startswith(own_folder)
+    ]
+
+
+def _add_to_config(log_dir: Path, entries: list) -> None:
+    from google.protobuf import text_format
+
+    config = _read_config(log_dir)
+    new = list(config.embeddings)
+    del config.embeddings[:]
+    config.embeddings.extend([*entries, *new])
+    (log_dir / CONFIG_FILE).write_text(text_format.MessageToString(config), encoding="utf-8")
 
 
 def _sprite_images(images, n: int) -> torch.Tensor:

@@ -71,6 +71,16 @@ def _as_float32(vectors: torch.Tensor | np.ndarray, what: str) -> np.ndarray:
     return array
 
 
+def _check_setting(name: str, value, minimum: int) -> None:
+    """A faiss setting must be a whole number ≥ ``minimum``: faiss crashes or hangs on others.
+
+    ``IndexHNSWFlat(d, 1)`` kills the interpreter, ``M = 0`` aborts it and a
+    negative ``M`` hangs, so the values are checked before faiss sees them.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name} must be a whole number of at least {minimum}, got {value!r}")
+
+
 def default_nlist(gallery_size: int) -> int:
     """About 4·√N IVF cells, with at least 39 gallery points per cell for k-means."""
     return max(1, min(round(4 * math.sqrt(gallery_size)), gallery_size // 39))
@@ -115,12 +125,14 @@ class SearchIndex:
         if nprobe is not None:
             if self.kind != "ivf":
                 raise ValueError(f"nprobe is a setting of IVF indexes, this one is {self.kind!r}")
+            _check_setting("nprobe", nprobe, 1)
             self.index.nprobe = nprobe
         if ef_search is not None:
             if self.kind != "hnsw":
                 raise ValueError(
                     f"ef_search is a setting of HNSW indexes, this one is {self.kind!r}"
                 )
+            _check_setting("ef_search", ef_search, 1)
             self.index.hnsw.efSearch = ef_search
         squared, indices = self.index.search(queries, k)
         distances = torch.from_numpy(np.sqrt(np.maximum(squared, 0)))
@@ -157,6 +169,15 @@ def build_index(
             "device='gpu' was asked for, but the installed faiss is the CPU build or sees no "
             "GPU; use device='cpu', or install faiss-gpu (`conda install -c pytorch faiss-gpu`)"
         )
+    for name, value, minimum in (
+        ("nprobe", nprobe, 1),
+        ("hnsw_m", hnsw_m, 2),
+        ("ef_construction", ef_construction, 1),
+        ("ef_search", ef_search, 1),
+    ):
+        _check_setting(name, value, minimum)
+    if nlist is not None:
+        _check_setting("nlist", nlist, 1)
     vectors = _as_float32(gallery, "gallery embeddings")
     n, dim = vectors.shape
     start = time.perf_counter()

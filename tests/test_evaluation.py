@@ -166,7 +166,7 @@ def test_verification_roc_and_threshold_at_far():
         if len(above):
             far_next, _ = accept_rates(distances, same, above[0])
             assert far_next > target
-    perfect = verification_roc(np.array([0.1, 0.2, 0.9, 1.0]), np.array([1, 1, 0, 0]))
+    perfect = verification_roc(np.array([0.1, 0.2, 0.9, 1.0]), np.array([True, True, False, False]))
     assert perfect.auc == 1.0
 
 

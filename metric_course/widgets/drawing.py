@@ -37,18 +37,6 @@ def highlight_mask(n: int, query: int, neighbours: Sequence[int]) -> np.ndarray:
     return mask
 
 
-def as_labels(labels) -> np.ndarray:
-    """Labels as an int array of class ids; a fraction would be cut to a wrong class, so not."""
-    labels = np.asarray(labels)
-    if labels.dtype.kind == "f" and not np.array_equal(labels, np.round(labels)):
-        fractions = np.unique(labels[labels != np.round(labels)])[:5].tolist()
-        raise ValueError(
-            f"labels must be whole class ids 0, 1, 2, …, got {fractions}; map each class to an "
-            "integer id, e.g. with np.unique(labels, return_inverse=True)"
-        )
-    return labels.astype(int)
-
-
 def class_name_list(labels: np.ndarray, class_names: Sequence[str] | None) -> list[str]:
     if len(labels) and labels.min() < 0:
         raise ValueError(

@@ -17,10 +17,10 @@ from IPython.display import display
 from matplotlib.figure import Figure
 
 from ..evaluation import nearest_neighbours
+from ..labels import as_labels
 from ..plotting import class_colour
 from .drawing import (
     as_images,
-    as_labels,
     class_name_list,
     draw_query_and_neighbours,
     legend_handles,

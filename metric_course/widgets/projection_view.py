@@ -30,8 +30,9 @@ from matplotlib.colors import to_hex
 from PIL import Image
 
 from ..distances import cross_distances
+from ..labels import as_labels
 from ..plotting import CLASS_COLOURS
-from .drawing import as_images, as_labels, class_name_list
+from .drawing import as_images, class_name_list
 
 _VIEW_NUMBERS = itertools.count()  # tells apart two views of the same data on one page
 

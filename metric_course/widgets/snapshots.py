@@ -15,8 +15,9 @@ import numpy as np
 from IPython.display import display
 from matplotlib.figure import Figure
 
+from ..labels import as_labels
 from ..plotting import scatter_embeddings
-from .drawing import as_labels, class_name_list, legend_handles, show_in
+from .drawing import class_name_list, legend_handles, show_in
 
 
 def snapshot_index(epochs: Sequence[int], epoch: int) -> int:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from IPython.display import display
 
+from ..labels import as_labels
 from ..mining import (
     CATEGORY_NAMES,
     EASY,
@@ -24,7 +25,7 @@ from ..mining import (
     anchor_triplets,
 )
 from ..plotting import class_colour
-from .drawing import as_labels, show_in
+from .drawing import show_in
 
 CATEGORY_COLOURS = {HARD: "tab:red", SEMI_HARD: "tab:orange", EASY: "0.6"}
 
