@@ -53,5 +53,5 @@ def test_comparison_legend_names_only_the_classes_on_show_when_there_are_many():
     fig = comparison.draw()
     entries = {text.get_text() for text in fig.legends[0].get_texts()}
     on_show = {str(labels[i]) for i in [11, *found["a"][0], *found["b"][0]]}
-    assert entries == on_show | {"neighbours", "query"}
+    assert entries == on_show | {"other classes", "neighbours", "query"}
     plt.close("all")

@@ -85,14 +85,18 @@ def test_explorer_refuses_mismatched_inputs():
         EmbeddingExplorer(embeddings, np.zeros((30, 2)), images, labels, class_names=["a"])
 
 
-def test_legend_lists_every_class_when_few_and_only_those_on_show_when_many():
-    from metric_course.widgets.drawing import LEGEND_CLASSES, legend_labels
+def test_many_classes_colour_only_those_on_show_each_distinct_and_the_rest_grey():
+    from metric_course.plotting import class_colour
+    from metric_course.widgets.drawing import LEGEND_CLASSES, OTHER_COLOUR, figure_colours
 
     few = np.arange(30) % 3
-    assert legend_labels(few, [0]).tolist() == few.tolist()
-    many = np.arange(60) % 40  # Omniglot-like: more classes than a legend can name
+    assert figure_colours(few, [0]) == {c: class_colour(c) for c in range(3)}
+    many = np.arange(60) % 40  # Omniglot-like: ten colours would repeat every ten classes
     assert LEGEND_CLASSES < 40
-    assert legend_labels(many, [0, 41, 5]).tolist() == [0, 1, 5]
+    colours = figure_colours(many, [0, 41, 5, 10])  # classes 0, 1, 5 and 10, in that order
+    assert list(colours) == [0, 1, 5, 10]
+    assert len(set(colours.values())) == 4  # 0 and 10 share class_colour; not here
+    assert OTHER_COLOUR not in colours.values()
 
     rng = np.random.default_rng(0)
     embeddings = torch.as_tensor(rng.normal(size=(60, 4)), dtype=torch.float32)
@@ -101,5 +105,10 @@ def test_legend_lists_every_class_when_few_and_only_those_on_show_when_many():
     fig = explorer.draw()
     entries = [text.get_text() for text in fig.legends[0].get_texts()]
     shown = {str(c) for c in many[[7, *explorer.neighbours]]}
-    assert set(entries) == shown | {"neighbours", "query"}
+    assert set(entries) == shown | {"other classes", "neighbours", "query"}
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title().startswith(("✓", "✗"))]
+    assert all(
+        title.split("d = ")[1].count(".") == 1 and len(title.split(".")[-1]) == 3
+        for title in titles
+    )  # three decimals: 0.031 and 0.034 do not both read 0.03
     plt.close("all")

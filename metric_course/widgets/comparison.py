@@ -13,13 +13,12 @@ from matplotlib.figure import Figure
 
 from ..evaluation import nearest_neighbours
 from ..labels import as_labels
-from ..plotting import class_colour
 from .drawing import (
     as_images,
     class_name_list,
     draw_query_and_neighbours,
+    figure_colours,
     legend_handles,
-    legend_labels,
     show_image,
     show_in,
 )
@@ -84,6 +83,8 @@ class SpaceComparison:
         """One column per space: the projection on top, the neighbours' images below."""
         query, label = self.query, self.labels[self.query]
         found = self.neighbours()
+        shown = [query, *(i for neighbours, _ in found.values() for i in neighbours)]
+        colours = figure_colours(self.labels, shown)
         columns = len(self.spaces)
         fig = plt.figure(figsize=(1.6 + 4.0 * columns, 6.2))
         grid = fig.add_gridspec(
@@ -93,14 +94,14 @@ class SpaceComparison:
             fig.add_subplot(grid[0, 0]),
             self.images[query],
             f"query #{query}\n{self.class_names[label]}",
-            class_colour(label),
+            colours[label],
             fontsize=9,
         )
         per_row = (self.k + 1) // 2
         for column, (name, (_, points)) in enumerate(self.spaces.items(), start=1):
             neighbours, distances = found[name]
             ax = fig.add_subplot(grid[0, column])
-            draw_query_and_neighbours(ax, points, self.labels, self.class_names, query, neighbours)
+            draw_query_and_neighbours(ax, points, self.labels, query, neighbours, colours)
             same = int((self.labels[neighbours] == label).sum())
             ax.set_title(
                 f"{name}\n{same} of {len(neighbours)} nearest are the same class", fontsize=10
@@ -111,18 +112,12 @@ class SpaceComparison:
                 show_image(
                     fig.add_subplot(strip[i // per_row, i % per_row]),
                     self.images[index],
-                    f"{mark} d={distance:.2f}",
-                    class_colour(self.labels[index]),
+                    f"{mark} d={distance:.3f}",
+                    colours[self.labels[index]],
                     fontsize=7,
                 )
         fig.legend(
-            handles=legend_handles(
-                legend_labels(
-                    self.labels,
-                    [query, *(i for found_here, _ in found.values() for i in found_here)],
-                ),
-                self.class_names,
-            ),
+            handles=legend_handles(self.labels, self.class_names, colours=colours),
             loc="lower center",
             ncol=12,
             fontsize=8,

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from IPython.display import clear_output
 
-from ..plotting import class_colour, scatter_embeddings
+from ..plotting import CLASS_COLOURS, class_colour
 
 
 def show_in(output, draw: Callable[[], object]) -> None:
@@ -73,10 +73,19 @@ def show_image(ax, image: np.ndarray, title: str, colour="black", fontsize: int 
     ax.axis("off")
 
 
-def draw_query_and_neighbours(ax, points, labels, names, query, neighbours, size=4) -> None:
-    """Scatter every point faintly, ring the neighbours, star the query (see ``highlight_mask``)."""
+def draw_query_and_neighbours(
+    ax, points, labels, query, neighbours, colours: dict[int, tuple], size=4
+) -> None:
+    """Scatter every point faintly, ring the neighbours, star the query (see ``highlight_mask``).
+
+    ``colours`` comes from :func:`figure_colours`; classes it leaves out are drawn light grey.
+    """
     mask = highlight_mask(len(points), query, neighbours)
-    scatter_embeddings(points, labels, names, ax=ax, size=size, alpha=0.25, legend=False)
+    labels = np.asarray(labels)
+    others = ~np.isin(labels, list(colours))
+    ax.scatter(*points[others].T, s=size, alpha=0.25, color=OTHER_COLOUR)
+    for label, colour in colours.items():
+        ax.scatter(*points[labels == label].T, s=size, alpha=0.35, color=colour)
     ax.scatter(
         *points[mask == 1].T,
         s=70,
@@ -89,41 +98,63 @@ def draw_query_and_neighbours(ax, points, labels, names, query, neighbours, size
         *points[mask == 2].T,
         s=260,
         marker="*",
-        color=class_colour(labels[query]),
+        color=colours[labels[query]],
         edgecolors="black",
         linewidths=1.0,
         label="query",
     )
+    ax.set_aspect("equal", adjustable="datalim")
     ax.set_xticks([])
     ax.set_yticks([])
 
 
-LEGEND_CLASSES = 12  # more classes than this, and a legend lists only the classes on show
+LEGEND_CLASSES = 12  # more classes than this, and only the classes on show get colours
+OTHER_COLOUR = (0.8, 0.8, 0.8)
+# tab10 without its grey, which would read as the other classes' light grey
+HIGHLIGHT_COLOURS = tuple(c for c in CLASS_COLOURS if len(set(c)) > 1)
 
 
-def legend_labels(labels: np.ndarray, shown: Sequence[int]) -> np.ndarray:
-    """The labels a legend lists: every class when there are few, else those of ``shown`` items.
+def figure_colours(labels, shown: Sequence[int]) -> dict[int, tuple]:
+    """The colour of each class named in one figure: ``{label: colour}``.
 
-    With Omniglot's hundreds of characters a legend of every class would cover
-    the figure; the query's and its neighbours' classes are the ones to name.
+    With few classes every class keeps its course colour (``class_colour``).
+    With many, such as Omniglot's hundreds of characters, ten colours would
+    repeat every ten classes and a legend naming "grey" would name every tenth
+    character; so only the classes of the ``shown`` items (query first, then
+    its neighbours) get colours, distinct ones in that order, and every other
+    point is drawn light grey as "other classes".
     """
     labels = np.asarray(labels)
-    if len(np.unique(labels)) <= LEGEND_CLASSES:
-        return labels
-    return labels[np.asarray(shown, dtype=int)]
+    classes = np.unique(labels)
+    if len(classes) <= LEGEND_CLASSES:
+        return {int(c): class_colour(c) for c in classes}
+    on_show = dict.fromkeys(int(labels[i]) for i in shown)  # in order, once each
+    return {c: HIGHLIGHT_COLOURS[i % len(HIGHLIGHT_COLOURS)] for i, c in enumerate(on_show)}
 
 
-def legend_handles(labels: np.ndarray, names: Sequence[str], marks: bool = True) -> list:
-    """Legend entries of one size: a dot per class present, the neighbour ring, the query star."""
+def legend_handles(
+    labels: np.ndarray,
+    names: Sequence[str],
+    marks: bool = True,
+    colours: dict[int, tuple] | None = None,
+) -> list:
+    """Legend entries of one size: a dot per class, the neighbour ring, the query star.
+
+    With ``colours`` (from :func:`figure_colours`) the classes listed are its
+    keys, plus "other classes" in light grey when some labels are not among them.
+    """
     from matplotlib.lines import Line2D
 
     def dot(**style):
         return Line2D([], [], linestyle="none", **style)
 
+    if colours is None:
+        colours = {int(c): class_colour(c) for c in np.unique(labels)}
     handles = [
-        dot(marker="o", markersize=6, color=class_colour(c), label=names[c])
-        for c in np.unique(labels)
+        dot(marker="o", markersize=6, color=colour, label=names[c]) for c, colour in colours.items()
     ]
+    if not np.isin(labels, list(colours)).all():
+        handles.append(dot(marker="o", markersize=6, color=OTHER_COLOUR, label="other classes"))
     if marks:
         handles += [
             dot(

@@ -18,13 +18,12 @@ from matplotlib.figure import Figure
 
 from ..evaluation import nearest_neighbours
 from ..labels import as_labels
-from ..plotting import class_colour
 from .drawing import (
     as_images,
     class_name_list,
     draw_query_and_neighbours,
+    figure_colours,
     legend_handles,
-    legend_labels,
     show_image,
     show_in,
 )
@@ -207,8 +206,9 @@ class EmbeddingExplorer:
         fig = plt.figure(figsize=(5.5 + 1.25 * columns, 5.8))
         grid = fig.add_gridspec(3, 2 + columns, width_ratios=[4.5, 0.25] + [1] * columns)
         ax = fig.add_subplot(grid[:, 0])
+        colours = figure_colours(self.labels, [self.query, *self.neighbours])
         draw_query_and_neighbours(
-            ax, self.points, self.labels, self.class_names, self.query, self.neighbours
+            ax, self.points, self.labels, self.query, self.neighbours, colours
         )
         ax.set_title(self.title, fontsize=10)
         query_label = self.labels[self.query]
@@ -218,13 +218,11 @@ class EmbeddingExplorer:
             self.images[self.query],
             f"query #{self.query}: {self.class_names[query_label]}\n"
             f"{same} of {len(self.neighbours)} nearest share its class",
-            colour=class_colour(query_label),
+            colour=colours[query_label],
             fontsize=9,
         )
         fig.legend(
-            handles=legend_handles(
-                legend_labels(self.labels, [self.query, *self.neighbours]), self.class_names
-            ),
+            handles=legend_handles(self.labels, self.class_names, colours=colours),
             loc="lower center",
             ncol=6,
             fontsize=8,
@@ -237,8 +235,8 @@ class EmbeddingExplorer:
             show_image(
                 fig.add_subplot(grid[1 + i // columns, 2 + i % columns]),
                 self.images[index],
-                f"{mark} {self.class_names[label]}\nd = {distance:.2f}",
-                colour=class_colour(label),
+                f"{mark} {self.class_names[label]}\nd = {distance:.3f}",
+                colour=colours[label],
                 fontsize=7,
             )
         return fig
