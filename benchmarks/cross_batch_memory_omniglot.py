@@ -43,7 +43,7 @@ def train_small_batches(data, recipe, loss_fn, args: argparse.Namespace, seed: i
         for rows in sampler:
             images, labels = data.train.images[rows], data.train.labels[rows]
             model.train()
-            loss, _ = loss_fn(model(images), labels)
+            loss = loss_fn(model(images), labels)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -66,6 +66,27 @@ def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
+# The distances a loss can take (``distance=``). Cosine, 1 − cos(x, y), is computed as
+# ½ ||u − v||² of the unit vectors u, v (the same number), so it shares the Euclidean
+# path's centring, exact zero diagonal and finite gradient.
+DISTANCES = ("euclidean", "cosine")
+
+
+def check_distance(distance: str, squared: bool = False) -> None:
+    """Raise ``ValueError`` unless ``distance`` is one of ``DISTANCES`` and fits ``squared``."""
+    if distance not in DISTANCES:
+        raise ValueError(f"unknown distance {distance!r}; choose one of {', '.join(DISTANCES)}")
+    if squared and distance == "cosine":
+        raise ValueError(
+            "squared=True squares the Euclidean distance; the cosine distance 1 − cos is "
+            "already half the squared Euclidean distance of unit vectors: leave squared out"
+        )
+
+
+def _unit(x: torch.Tensor | None) -> torch.Tensor | None:
+    return None if x is None else F.normalize(_at_least_float32(x), dim=1)
+
+
 class _SqrtWithZeroGradientAtZero(torch.autograd.Function):
     """√s, whose gradient 1 / (2√s) is replaced by 0 at s = 0 (instead of ∞ × 0 = NaN)."""
 
@@ -87,15 +108,17 @@ def safe_sqrt(squared: torch.Tensor) -> torch.Tensor:
 
 
 def cross_distances(
-    queries: torch.Tensor, gallery: torch.Tensor, squared: bool = False
+    queries: torch.Tensor, gallery: torch.Tensor, squared: bool = False, *, check: bool = True
 ) -> torch.Tensor:
     """Euclidean distances from every query to every gallery item, shape (Q, G).
 
     ``squared=True`` returns ||q_i − g_j||² instead. Never negative, and its
     gradient is finite where a query and a gallery item coincide.
+    ``check=False`` skips :func:`check_embeddings` (see ``pairwise_distances``).
     """
-    check_embeddings(queries, "queries")
-    check_embeddings(gallery, "gallery")
+    if check:
+        check_embeddings(queries, "queries")
+        check_embeddings(gallery, "gallery")
     if queries.shape[1] != gallery.shape[1]:
         raise ValueError(
             f"queries and gallery must have the same embedding size, got {queries.shape[1]} "
@@ -176,35 +199,80 @@ def cosine_distances(embeddings: torch.Tensor) -> torch.Tensor:
     return distances.masked_fill(diagonal, 0.0)
 
 
-def paired_distances(x: torch.Tensor, y: torch.Tensor, squared: bool = False) -> torch.Tensor:
+def paired_distances(
+    x: torch.Tensor, y: torch.Tensor, squared: bool = False, *, distance: str = "euclidean"
+) -> torch.Tensor:
     """Distance between row i of ``x`` and row i of ``y``, shape (B,): a Siamese pair's D."""
+    check_distance(distance, squared)
     check_embeddings(x, "the first embeddings")
     check_embeddings(y, "the second embeddings")
     if x.shape != y.shape:
         raise ValueError(
             f"paired embeddings must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}"
         )
+    if distance == "cosine":
+        return 0.5 * (_unit(x) - _unit(y)).pow(2).sum(1)
     squared_distances = (_at_least_float32(x) - _at_least_float32(y)).pow(2).sum(1)
     return squared_distances if squared else safe_sqrt(squared_distances)
 
 
 def distances_to(
-    embeddings: torch.Tensor, index: torch.Tensor, squared: bool = False, *, check: bool = True
+    embeddings: torch.Tensor,
+    index: torch.Tensor,
+    squared: bool = False,
+    *,
+    references: torch.Tensor | None = None,
+    distance: str = "euclidean",
+    check: bool = True,
 ) -> torch.Tensor:
     """Distance from each embedding a to the embeddings listed in row a of ``index``.
 
-    ``index`` is a (B, K) table of row numbers; the result (B, K) holds
-    ||x_a − x_index[a, j]||. Mining losses use it to measure the few pairs
+    ``index`` is a (B, K) table of row numbers into ``references`` (the
+    embeddings themselves when not given); the result (B, K) holds
+    ||x_a − r_index[a, j]||. Mining losses use it to measure the few pairs
     they picked exactly, by subtraction, with a gradient only for those.
-    ``check=False`` skips :func:`check_embeddings` (see ``pairwise_distances``).
+    ``check=False`` skips the checks (see ``pairwise_distances``).
     """
     if check:
+        check_distance(distance, squared)
         check_embeddings(embeddings)
+        if references is not None:
+            check_embeddings(references, "references")
+    if distance == "cosine":
+        unit = _unit(embeddings)
+        return 0.5 * distances_to(unit, index, True, references=_unit(references), check=False)
     if index.ndim != 2 or len(index) != len(embeddings):
         raise ValueError(
             f"index must be a ({len(embeddings)}, K) table of row numbers, "
             f"got shape {tuple(index.shape)}"
         )
     x = _at_least_float32(embeddings)
-    squared_distances = (x[:, None, :] - x[index]).pow(2).sum(2)
+    r = x if references is None else references.to(x)
+    squared_distances = (x[:, None, :] - r[index]).pow(2).sum(2)
     return squared_distances if squared else safe_sqrt(squared_distances)
+
+
+def distance_matrix(
+    embeddings: torch.Tensor,
+    references: torch.Tensor | None = None,
+    distance: str = "euclidean",
+    squared: bool = False,
+    *,
+    check: bool = True,
+) -> torch.Tensor:
+    """(A, R) distances from each embedding to each reference, (B, B) within the batch without.
+
+    The distance matrix step of every online loss (notebook 04), ``distance``
+    one of ``DISTANCES``. ``check=False`` skips the checks (see ``pairwise_distances``).
+    """
+    if check:
+        check_distance(distance, squared)
+        check_embeddings(embeddings)
+        if references is not None:
+            check_embeddings(references, "references")
+    if distance == "cosine":
+        unit = _unit(embeddings)
+        return 0.5 * distance_matrix(unit, _unit(references), squared=True, check=False)
+    if references is None:
+        return pairwise_distances(embeddings, squared, check=False)
+    return cross_distances(embeddings, references.to(embeddings), squared, check=False)

@@ -203,15 +203,17 @@ def global_batch_backward(
 ) -> tuple[float, dict[str, float]]:
     """Embed this process's images, apply ``loss_fn`` to the global batch, backpropagate.
 
-    Returns the global batch's loss and the loss's stats (the same in every
-    process). Backpropagating ``world_size × loss`` makes DDP's average of
-    the processes' gradients equal the gradient of the loss itself (see the
+    ``loss_fn(embeddings, labels, stats=dict)`` returns the loss and writes its
+    stats, as every loss of :mod:`metric_course.losses` does. Returns the
+    global batch's loss and those stats (the same in every process).
+    Backpropagating ``world_size × loss`` makes DDP's average of the
+    processes' gradients equal the gradient of the loss itself (see the
     module docstring).
     """
     _, world_size = _world()
     embeddings = gather_with_grad(model(images))
-    out = loss_fn(embeddings, gather_with_grad(labels))
-    loss, stats = out if isinstance(out, tuple) else (out, {})
+    stats: dict[str, float] = {}
+    loss = loss_fn(embeddings, gather_with_grad(labels), stats=stats)
     (loss * world_size).backward()
     return loss.item(), stats
 
@@ -296,13 +298,13 @@ def check_gradients(
     images = torch.randn(context.world_size * size, 1, 6, 6, generator=generator)
     images = images.double().to(context.device)
     labels = torch.randint(p, (len(images),), generator=generator).to(context.device)
-    loss_fn = partial(ONLINE_LOSSES[loss], return_stats=True)
+    loss_fn = ONLINE_LOSSES[loss]
     network = _check_network(seed).to(context.device)
     reference = copy.deepcopy(network)
     ddp = DistributedDataParallel(network)
     mine = slice(context.rank * size, (context.rank + 1) * size)
     distributed_loss, _ = global_batch_backward(ddp, images[mine], labels[mine], loss_fn)
-    reference_loss, _ = loss_fn(reference(images), labels)
+    reference_loss = loss_fn(reference(images), labels)
     reference_loss.backward()
     pairs = list(zip(network.parameters(), reference.parameters(), strict=True))
     return {
@@ -466,7 +468,7 @@ def _train(context: DistributedContext, args: argparse.Namespace) -> None:
     loader = DataLoader(data.train, batch_sampler=sampler)
     optimizer = torch.optim.Adam(ddp.parameters(), lr=args.lr)
     margin = {} if args.margin is None else {"margin": args.margin}
-    loss_fn = partial(ONLINE_LOSSES[args.loss], return_stats=True, **margin)
+    loss_fn = partial(ONLINE_LOSSES[args.loss], **margin)
     if context.rank == 0:
         print(
             f"{context.world_size} process(es), backend {context.backend}; global batch "

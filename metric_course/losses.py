@@ -1,4 +1,4 @@
-"""The losses of the course, from Siamese pairs to online triplet mining.
+"""The losses of the course: Siamese pairs (notebook 02), triplets (03), online mining (04).
 
 Two conventions differ between papers and libraries; this module fixes them:
 
@@ -8,7 +8,27 @@ Two conventions differ between papers and libraries; this module fixes them:
   among them) use 1 for "similar". The online losses take class labels
   instead and decide "same class" themselves.
 - **Plain or squared distance.** d(x, y) = ||x − y|| unless ``squared=True``
-  (then ||x − y||², as in FaceNet). The margin lives in the same units.
+  (||x − y||², as in FaceNet) or ``distance="cosine"``. The margin is in its units.
+
+Every loss is one function, and every online loss reads as the same five steps
+(:func:`_online_loss` for batch-hard and semi-hard, which share them literally):
+
+1. **validate** the batch, its options and its references once (:func:`check_batch`);
+2. **distance matrix**, ``distance="euclidean"`` (centred, exact zero diagonal,
+   finite gradient at 0: :mod:`metric_course.distances`) or ``"cosine"``,
+   1 − cos, which ``squared`` leaves alone (for unit vectors it already is
+   half the squared Euclidean distance);
+3. **mine** it with :mod:`metric_course.mining`'s miners (index tables);
+4. **reduce** the per-pair or per-triplet losses, ``reducer="mean"`` over all
+   of them, zeros included, or ``"non_zero"`` over the positive ones only
+   (:func:`reduce`);
+5. **stats**, only when asked for.
+
+With ``references`` and ``reference_labels`` an online loss takes its anchors
+from the batch and its positives and negatives from another set: the
+cross-batch memory of notebook 07 (:mod:`metric_course.memory`) is the same
+loss with the memory as references. Without them the batch is its own
+reference set and an anchor is not its own positive.
 
 How these losses differ from pytorch-metric-learning (PML 2.x) defaults:
 
@@ -16,33 +36,24 @@ How these losses differ from pytorch-metric-learning (PML 2.x) defaults:
   (``LpDistance(normalize_embeddings=True)``). We use the embeddings as
   given; the course's network normalises its output itself.
 - PML's losses average only the non-zero per-triplet or per-pair losses
-  (``AvgNonZeroReducer``). ``batch_all_triplet_loss`` does the same, on purpose;
-  the other losses here take a plain mean, zeros included.
+  (``AvgNonZeroReducer``, our ``reducer="non_zero"``). ``batch_all_triplet_loss``
+  does so by default, on purpose; the other losses here default to a plain
+  mean, zeros included (``MeanReducer``).
 - PML's ``ContrastiveLoss`` is not squared, ``relu(d − pos_margin)`` and
   ``relu(neg_margin − d)``, and averages its similar and dissimilar parts
   separately before adding them.
 
-The online losses (``batch_all``, ``batch_hard``, ``semi_hard`` and
-``contrastive_loss_all_pairs``) take one batch of embeddings with class
-labels and read in four steps: validate the batch once (``_check_batch``),
-build one B × B distance matrix (notebook 01's ``pairwise_distances``, its
-own check skipped: the batch was checked on entry), mine it with
-:mod:`metric_course.mining`, reduce the mined pairs or triplets to one number
-here. Following a loss from its entry to its number takes this module and
-``mining``. A batch with nothing to learn
-from (one class only, or no two images of a class) gives a loss of exactly 0
-with a zero gradient. With ``return_stats=True`` every loss here
-(the pair and triplet losses too) also returns a ``dict[str, float]``,
-computed without gradient:
+Every loss returns one tensor. Pass a dict as ``stats=`` and the loss writes
+into it, as plain floats computed without gradient:
 
 - ``active_fraction``: share of the considered triplets (or pairs) with a
   positive loss; it falls as training makes triplets easy;
 - ``mean_positive_distance``, ``mean_negative_distance``: mean distance of
-  the anchor-positive and anchor-negative pairs the loss used, squared when
-  ``squared=True`` (0.0 if there are none);
-- ``embedding_norm``: mean L2 norm of the embeddings. With unnormalised
-  embeddings a value sinking towards 0, or a loss stuck at the margin, means
-  the embeddings collapsed onto one point;
+  the anchor-positive and anchor-negative pairs the loss used, in the loss's
+  distance (0.0 if there are none);
+- ``embedding_norm``: mean L2 norm of the embeddings (the anchors). With
+  unnormalised embeddings a value sinking towards 0, or a loss stuck at the
+  margin, means the embeddings collapsed onto one point;
 - counts that say why a loss is 0: ``positive_pairs`` (ordered (a, p)),
   ``valid_triplets``, ``anchors_used`` (anchors with a positive and a negative),
   and for the contrastive loss ``negative_pairs``;
@@ -50,19 +61,29 @@ computed without gradient:
   are active until they coincide, so this share says how many dissimilar
   pairs are still inside the margin.
 
-``LOSSES`` names every loss (the registry ``training.make_loss`` and
-``distributed`` use) and ``MARGINS`` holds the margin each one trains with,
-the course recipe's (measured in docs/recipe.md); :func:`check_margin` is the
-one rule every margin obeys.
+A batch with nothing to learn from (one class only, or no two images of a
+class) gives a loss of exactly 0 with a zero gradient. ``LOSSES`` names every
+loss (the registry ``training.make_loss`` and ``distributed`` use), ``OPTIONS``
+the keyword options each one takes, and ``MARGINS`` the margin each one trains
+with, the course recipe's (measured in docs/recipe.md); :func:`check_margin` is
+the one rule every margin obeys.
 """
 
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
+from functools import partial
 
 import torch
 
-from .distances import check_embeddings, distances_to, paired_distances, pairwise_distances
+from .distances import (
+    check_distance,
+    check_embeddings,
+    distance_matrix,
+    distances_to,
+    paired_distances,
+)
 from .mining import (
     MinedTriplets,
     active_triplet_counts,
@@ -75,7 +96,7 @@ from .mining import (
     semi_hard_triplets,
 )
 
-LossWithStats = tuple[torch.Tensor, dict[str, float]]
+REDUCERS = ("mean", "non_zero")
 
 # The margin each loss trains with: the course recipe's, measured in docs/recipe.md.
 # Distances of L2-normalised embeddings lie in [0, 2].
@@ -89,46 +110,103 @@ MARGINS = {
 }
 
 
-# ---------------------------------------------------------------- checks and helpers
+# ---------------------------------------------------------------- checks
 
 
 def check_margin(margin: float) -> None:
-    """The margin rule of every loss: a number > 0.
+    """The margin rule of every loss: a finite number > 0.
 
     With a margin of 0 every embedding on one point costs nothing: the loss
-    would reward the collapse it is meant to prevent.
+    would reward the collapse it is meant to prevent; with an infinite one no
+    triplet is ever easy and the loss is infinite.
     """
     if isinstance(margin, bool) or not isinstance(margin, numbers.Real):
         fix = "leave it out for the default (MARGINS)" if margin is None else "e.g. margin=0.2"
         raise ValueError(f"the margin must be a number > 0, got {margin!r}; {fix}")
-    if not margin > 0:
-        raise ValueError(f"the margin must be positive (a number > 0), got {margin}")
+    if not 0 < margin < float("inf"):
+        raise ValueError(f"the margin must be positive and finite (a number > 0), got {margin}")
 
 
-def _check_batch(embeddings: torch.Tensor, labels: torch.Tensor, margin: float) -> torch.Tensor:
-    """Validate an online batch and its margin; return the labels on the embeddings' device."""
+def check_options(distance: str, reducer: str, squared: bool = False) -> None:
+    """Raise ``ValueError`` unless ``distance``, ``reducer`` and ``squared`` fit together."""
+    check_distance(distance, squared)
+    if reducer not in REDUCERS:
+        raise ValueError(f"unknown reducer {reducer!r}; choose one of {', '.join(REDUCERS)}")
+
+
+def check_batch(
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    references: torch.Tensor | None = None,
+    reference_labels: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Validate a labelled batch and its references once: step 1 of every online loss.
+
+    Returns the labels and the reference labels (``None``: the batch is its own
+    reference set) on the embeddings' device.
+    """
     check_embeddings(embeddings)
     check_labels(labels, len(embeddings))
     if len(embeddings) == 0:
         raise ValueError("the batch is empty: an online loss needs at least one embedding")
-    check_margin(margin)
-    return labels.to(embeddings.device)
+    if (references is None) != (reference_labels is None):
+        raise ValueError("give references and reference_labels together, or neither")
+    if references is None:
+        return labels.to(embeddings.device), None
+    check_embeddings(references, "references")
+    check_labels(reference_labels, len(references))
+    if len(references) == 0 or references.shape[1] != embeddings.shape[1]:
+        raise ValueError(
+            f"references must be (R ≥ 1, {embeddings.shape[1]}) like the embeddings, got "
+            f"{tuple(references.shape)}; leave them out to mine the batch itself"
+        )
+    return labels.to(embeddings.device), reference_labels.to(embeddings.device)
 
 
-def _mean_loss(losses: torch.Tensor) -> torch.Tensor:
-    """Mean of per-pair or per-triplet ``losses``; 0 (still in the graph) when there are none."""
-    return losses.sum() / max(losses.numel(), 1)
+# ---------------------------------------------------------------- distances, reducer, stats
 
 
-def _mean_number(values: torch.Tensor) -> float:
-    """Mean of ``values`` as a plain float for the stats; 0.0 when there are none."""
+def _ranking_matrix(embeddings, references, distance: str) -> torch.Tensor:
+    """A matrix that only ranks pairs, without gradient: squared ranks as plain, without √."""
+    with torch.no_grad():
+        squared = distance == "euclidean"
+        return distance_matrix(embeddings, references, distance, squared, check=False)
+
+
+def reduce(
+    losses: torch.Tensor,
+    reducer: str = "mean",
+    *,
+    terms: int | None = None,
+    non_zero: int | None = None,
+) -> torch.Tensor:
+    """The reducer: one number from per-pair or per-triplet losses (notebook 04).
+
+    ``"mean"`` divides their sum by how many there are, zeros included (PML's
+    ``MeanReducer``); ``"non_zero"`` by how many are positive (PML's default
+    ``AvgNonZeroReducer``), so the loss does not fade as most terms become easy.
+    No terms give 0, still in the graph. ``terms`` and ``non_zero`` say how many
+    terms (and positive ones) ``losses`` stands for when it does not hold them
+    one by one: a matrix that holds each pair twice, or batch-all's sum.
+    """
+    if reducer == "mean":
+        count = losses.numel() if terms is None else terms
+    else:
+        count = (losses > 0).sum() if non_zero is None else non_zero
+    if isinstance(count, torch.Tensor):
+        return losses.sum() / count.clamp(min=1)
+    return losses.sum() / max(count, 1)
+
+
+def mean_stat(values: torch.Tensor) -> float:
+    """Mean of ``values`` as a plain float for a loss's stats; 0.0 when there are none."""
     return values.float().mean().item() if values.numel() else 0.0
 
 
 @torch.no_grad()
 def loss_stats(
     embeddings: torch.Tensor,
-    active: torch.Tensor,
+    active: torch.Tensor | float,
     positive_distances: torch.Tensor,
     negative_distances: torch.Tensor,
     **counts: torch.Tensor | float,
@@ -138,12 +216,12 @@ def loss_stats(
     ``active`` holds one bool per pair or triplet considered (or their share,
     as a number); ``counts`` are added as floats.
     """
-    active_fraction = _mean_number(active) if isinstance(active, torch.Tensor) else active
+    active_fraction = mean_stat(active) if isinstance(active, torch.Tensor) else active
     return {
         "active_fraction": float(active_fraction),
-        "mean_positive_distance": _mean_number(positive_distances),
-        "mean_negative_distance": _mean_number(negative_distances),
-        "embedding_norm": _mean_number(embeddings.float().norm(dim=1)),
+        "mean_positive_distance": mean_stat(positive_distances),
+        "mean_negative_distance": mean_stat(negative_distances),
+        "embedding_norm": mean_stat(embeddings.float().norm(dim=1)),
         **{name: float(count) for name, count in counts.items()},
     }
 
@@ -165,25 +243,30 @@ def contrastive_loss(
     emb_b: torch.Tensor,
     y: torch.Tensor,
     margin: float = MARGINS["contrastive"],
-    return_stats: bool = False,
-) -> torch.Tensor | LossWithStats:
-    """Contrastive loss of Hadsell et al. (2006) over a batch of pairs.
+    *,
+    distance: str = "euclidean",
+    reducer: str = "mean",
+    stats: dict[str, float] | None = None,
+) -> torch.Tensor:
+    """Contrastive loss of Hadsell et al. (2006) over a batch of pairs (notebook 02).
 
         L = mean over pairs of  (1 − Y) · ½ · D²  +  Y · ½ · max(0, m − D)²
 
-    with D = ||emb_a − emb_b||, **Y = 0 for a similar pair and Y = 1 for a
-    dissimilar one**. Similar pairs are pulled together; dissimilar pairs are
-    pushed apart until they are m apart, after which they cost nothing.
+    with D = ||emb_a − emb_b|| (or 1 − cos with ``distance="cosine"``),
+    **Y = 0 for a similar pair and Y = 1 for a dissimilar one**. Similar pairs
+    are pulled together; dissimilar pairs are pushed apart until they are m
+    apart, after which they cost nothing.
 
     ``y`` holds 0s and 1s (any numeric dtype); anything else raises
     ``ValueError``, since a wrong convention silently trains the opposite.
     PML's ``ContrastiveLoss`` uses label 1 for "similar" and no squares.
     """
     check_margin(margin)
-    distance = paired_distances(emb_a, emb_b)
-    if not isinstance(y, torch.Tensor) or y.shape != distance.shape:
+    check_options(distance, reducer)
+    d = paired_distances(emb_a, emb_b, distance=distance)
+    if not isinstance(y, torch.Tensor) or y.shape != d.shape:
         raise ValueError(
-            f"y must be a tensor of shape ({len(distance)},), one 0/1 target per pair, got "
+            f"y must be a tensor of shape ({len(d)},), one 0/1 target per pair, got "
             f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}"
         )
     if not ((y == 0) | (y == 1)).all():
@@ -191,64 +274,76 @@ def contrastive_loss(
             "y must be 0 (similar pair) or 1 (dissimilar pair), the convention of Hadsell et al.; "
             f"got values {y.unique().tolist()[:5]}"
         )
-    dissimilar = y.to(distance)
-    similar_term = 0.5 * distance.pow(2)
-    dissimilar_term = 0.5 * (margin - distance).clamp(min=0).pow(2)
+    dissimilar = y.to(d)
+    similar_term = 0.5 * d.pow(2)
+    dissimilar_term = 0.5 * (margin - d).clamp(min=0).pow(2)
     per_pair = (1 - dissimilar) * similar_term + dissimilar * dissimilar_term
-    loss = _mean_loss(per_pair)
-    if not return_stats:
-        return loss
-    dissimilar = dissimilar.bool()
-    return loss, loss_stats(
-        torch.cat([emb_a, emb_b]),
-        per_pair > 0,
-        distance[~dissimilar],
-        distance[dissimilar],
-        active_dissimilar_fraction=_mean_number(per_pair[dissimilar] > 0),
-    )
+    if stats is not None:
+        dissimilar = dissimilar.bool()
+        stats.update(
+            loss_stats(
+                torch.cat([emb_a, emb_b]),
+                per_pair > 0,
+                d[~dissimilar],
+                d[dissimilar],
+                active_dissimilar_fraction=mean_stat(per_pair[dissimilar] > 0),
+            )
+        )
+    return reduce(per_pair, reducer)
 
 
 def contrastive_loss_all_pairs(
     embeddings: torch.Tensor,
     labels: torch.Tensor,
     margin: float = MARGINS["contrastive_all_pairs"],
-    return_stats: bool = False,
-) -> torch.Tensor | LossWithStats:
-    """The contrastive loss over every pair {i, j} of a labelled batch.
+    *,
+    distance: str = "euclidean",
+    reducer: str = "mean",
+    references: torch.Tensor | None = None,
+    reference_labels: torch.Tensor | None = None,
+    stats: dict[str, float] | None = None,
+) -> torch.Tensor:
+    """The contrastive loss over every pair {i, j} of a labelled batch (notebook 04).
 
         L = mean over i < j of  (1 − Y_ij) · ½ · D_ij²  +  Y_ij · ½ · max(0, m − D_ij)²
 
     with Y_ij = 0 when labels i and j agree and 1 when they differ. Each
     unordered pair counts once; in a P × K batch most pairs are dissimilar.
+    With references: every (anchor, reference) pair.
 
     Against PML's ``ContrastiveLoss(pos_margin=0, neg_margin=m)``: PML uses
     D and relu(m − D) without squares or ½, and takes the mean of the non-zero
     similar-pair losses plus the mean of the non-zero dissimilar-pair losses;
     here one mean runs over all pairs, zeros included.
     """
-    labels = _check_batch(embeddings, labels, margin)
-    distance = pairwise_distances(embeddings, check=False)
-    is_dissimilar = negative_mask(labels)
+    check_margin(margin)
+    labels, reference_labels = check_batch(embeddings, labels, references, reference_labels)
+    check_options(distance, reducer)
+    d = distance_matrix(embeddings, references, distance, check=False)
+    is_dissimilar = negative_mask(labels, reference_labels)
     # both terms as ½ r²: r = D where Y = 0 and r = max(0, m − D) where Y = 1 (D ≥ 0)
-    r = torch.where(is_dissimilar, margin - distance, distance).relu_()
-    # the matrix holds each pair {i, j} twice, and zeros on its diagonal
-    pairs = len(labels) * (len(labels) - 1)
-    loss = 0.5 * (r * r).sum() / max(pairs, 1)
-    if not return_stats:
-        return loss
-    with torch.no_grad():
-        each_pair_once = torch.ones_like(is_dissimilar).triu(diagonal=1)
-        similar, dissimilar = each_pair_once & ~is_dissimilar, each_pair_once & is_dissimilar
-        stats = loss_stats(
-            embeddings,
-            r[each_pair_once] > 0,
-            distance[similar],
-            distance[dissimilar],
-            active_dissimilar_fraction=_mean_number(r[dissimilar] > 0),
-            positive_pairs=similar.sum(),
-            negative_pairs=dissimilar.sum(),
-        )
-    return loss, stats
+    r = torch.where(is_dissimilar, margin - d, d).relu_()
+    # within the batch the matrix holds each pair {i, j} twice, and zeros on its diagonal
+    pairs = r.numel() - len(labels) if references is None else r.numel()
+    loss = reduce(0.5 * (r * r), reducer, terms=pairs)
+    if stats is not None:
+        with torch.no_grad():
+            each_pair_once = torch.ones_like(is_dissimilar)
+            if references is None:
+                each_pair_once = each_pair_once.triu(diagonal=1)
+            similar, dissimilar = each_pair_once & ~is_dissimilar, each_pair_once & is_dissimilar
+            stats.update(
+                loss_stats(
+                    embeddings,
+                    r[each_pair_once] > 0,
+                    d[similar],
+                    d[dissimilar],
+                    active_dissimilar_fraction=mean_stat(r[dissimilar] > 0),
+                    positive_pairs=similar.sum(),
+                    negative_pairs=dissimilar.sum(),
+                )
+            )
+    return loss
 
 
 # ---------------------------------------------------------------- triplets
@@ -260,30 +355,34 @@ def triplet_loss(
     negative: torch.Tensor,
     margin: float = MARGINS["triplet"],
     squared: bool = False,
-    return_stats: bool = False,
-) -> torch.Tensor | LossWithStats:
-    """Triplet loss over a batch of given triplets (Schroff et al. 2015).
+    *,
+    distance: str = "euclidean",
+    reducer: str = "mean",
+    stats: dict[str, float] | None = None,
+) -> torch.Tensor:
+    """Triplet loss over a batch of given triplets (Schroff et al. 2015; notebook 03).
 
         L = mean over triplets of  max(0, d(a, p) − d(a, n) + α)
 
     The negative must be farther from the anchor than the positive by at
     least the margin α; such a triplet costs 0. ``squared=True`` uses
     squared distances, as FaceNet does. PML's ``TripletMarginLoss`` averages
-    only the non-zero terms and normalises the embeddings first.
+    only the non-zero terms (``reducer="non_zero"``) and normalises the
+    embeddings first.
     """
     check_margin(margin)
+    check_options(distance, reducer, squared)
     if not (anchor.shape == positive.shape == negative.shape):
         raise ValueError(
             "anchor, positive and negative must have the same shape, got "
             f"{tuple(anchor.shape)}, {tuple(positive.shape)} and {tuple(negative.shape)}"
         )
-    d_ap = paired_distances(anchor, positive, squared=squared)
-    d_an = paired_distances(anchor, negative, squared=squared)
+    d_ap = paired_distances(anchor, positive, squared, distance=distance)
+    d_an = paired_distances(anchor, negative, squared, distance=distance)
     losses = (d_ap - d_an + margin).clamp(min=0)
-    loss = _mean_loss(losses)
-    if not return_stats:
-        return loss
-    return loss, loss_stats(torch.cat([anchor, positive, negative]), losses > 0, d_ap, d_an)
+    if stats is not None:
+        stats.update(loss_stats(torch.cat([anchor, positive, negative]), losses > 0, d_ap, d_an))
+    return reduce(losses, reducer)
 
 
 def batch_all_triplet_loss(
@@ -291,16 +390,21 @@ def batch_all_triplet_loss(
     labels: torch.Tensor,
     margin: float = MARGINS["batch_all"],
     squared: bool = False,
-    return_stats: bool = False,
-) -> torch.Tensor | LossWithStats:
-    """Batch-all: every valid triplet of the batch, averaged over the active ones.
+    *,
+    distance: str = "euclidean",
+    reducer: str = "non_zero",
+    references: torch.Tensor | None = None,
+    reference_labels: torch.Tensor | None = None,
+    stats: dict[str, float] | None = None,
+) -> torch.Tensor:
+    """Batch-all: every valid triplet of the batch, averaged over the active ones (notebook 04).
 
         L = (1 / N₊) · Σ over active (a, p, n) of  d(a, p) − d(a, n) + α
 
     where a triplet is active when d(a, p) − d(a, n) + α > 0 and N₊ counts
     them. Averaging over the active triplets only (as PML's default
     ``AvgNonZeroReducer`` does) keeps the loss from fading as most triplets
-    become easy.
+    become easy; ``reducer="mean"`` divides by all valid triplets instead.
 
     How it is computed without a B × B × B tensor: an active triplet's loss
     is linear in its two distances, so the sum is a weighted sum of the
@@ -309,48 +413,68 @@ def batch_all_triplet_loss(
     (:func:`~metric_course.mining.active_triplet_counts` counts them, without
     gradient); only the distances are differentiated.
     """
-    labels = _check_batch(embeddings, labels, margin)
-    distance = pairwise_distances(embeddings, squared=squared, check=False)
-    is_positive, is_negative = pair_masks(labels)
-    n_positives, n_negatives = pair_counts(labels)
+    check_margin(margin)
+    labels, reference_labels = check_batch(embeddings, labels, references, reference_labels)
+    check_options(distance, reducer, squared)
+    d = distance_matrix(embeddings, references, distance, squared, check=False)
+    is_positive, is_negative = pair_masks(labels, reference_labels)
+    n_positives, n_negatives = pair_counts(labels, reference_labels)
     positive_index, real = positive_table(is_positive, n_positives)
     uses_of_positive, uses_of_negative = active_triplet_counts(
-        distance, positive_index, real, is_negative, margin
+        d, positive_index, real, is_negative, margin
     )
     active_triplets = int(uses_of_positive.sum(dtype=torch.float64))
+    valid_triplets = int((n_positives * n_negatives).sum())
 
-    d_ap = distance.gather(1, positive_index)  # (B, K): d(a, p) for each positive p of anchor a
+    d_ap = d.gather(1, positive_index)  # (B, K): d(a, p) for each positive p of anchor a
     total = (
-        (uses_of_positive * d_ap).sum()
-        - (uses_of_negative * distance).sum()
-        + margin * active_triplets
+        (uses_of_positive * d_ap).sum() - (uses_of_negative * d).sum() + margin * active_triplets
     )
-    loss = total / max(active_triplets, 1)
-    if not return_stats:
-        return loss
-    counts = _triplet_counts(n_positives, n_negatives)
-    return loss, loss_stats(
-        embeddings,
-        active_triplets / max(counts["valid_triplets"], 1),
-        d_ap[real],
-        distance[is_negative],
-        active_triplets=active_triplets,
-        **counts,
-    )
+    loss = reduce(total, reducer, terms=valid_triplets, non_zero=active_triplets)
+    if stats is not None:
+        stats.update(
+            loss_stats(
+                embeddings,
+                active_triplets / max(valid_triplets, 1),
+                d_ap[real],
+                d[is_negative],
+                active_triplets=active_triplets,
+                **_triplet_counts(n_positives, n_negatives),
+            )
+        )
+    return loss
 
 
-def _reduce_mined(
-    embeddings: torch.Tensor, mined: MinedTriplets, margin: float, squared: bool
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """max(0, d(a, p) − d(a, n) + α) for the used triplets of a miner's tables.
-
-    The picked distances are measured again, by subtraction: exact, and the
-    backward pass touches only them. Returns the losses, d(a, p) and d(a, n)
-    of the used triplets.
-    """
-    d_ap = distances_to(embeddings, mined.positive, squared=squared, check=False)[mined.used]
-    d_an = distances_to(embeddings, mined.negative, squared=squared, check=False)[mined.used]
-    return (d_ap - d_an + margin).clamp(min=0), d_ap, d_an
+def _online_loss(
+    mine: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], MinedTriplets],
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    margin: float,
+    squared: bool,
+    distance: str,
+    reducer: str,
+    references: torch.Tensor | None,
+    reference_labels: torch.Tensor | None,
+    stats: dict[str, float] | None,
+) -> torch.Tensor:
+    """The skeleton of a mining loss: validate, rank, mine, measure, reduce, stats."""
+    check_margin(margin)
+    labels, reference_labels = check_batch(embeddings, labels, references, reference_labels)
+    check_options(distance, reducer, squared)
+    ranking = _ranking_matrix(embeddings, references, distance)
+    is_positive, is_negative = pair_masks(labels, reference_labels)
+    mined = mine(ranking, is_positive, is_negative)
+    # the picked pairs measured again, by subtraction: exact, and only they get a gradient
+    measure = partial(distances_to, embeddings, references=references, check=False)
+    d_ap = measure(mined.positive, squared, distance=distance)[mined.used]
+    d_an = measure(mined.negative, squared, distance=distance)[mined.used]
+    losses = (d_ap - d_an + margin).clamp(min=0)
+    if stats is not None:
+        counts = _triplet_counts(*pair_counts(labels, reference_labels))
+        if mined.fallback is not None:
+            counts["fallback_pairs"] = int(mined.fallback.sum())
+        stats.update(loss_stats(embeddings, losses > 0, d_ap, d_an, **counts))
+    return reduce(losses, reducer)
 
 
 def batch_hard_triplet_loss(
@@ -358,9 +482,14 @@ def batch_hard_triplet_loss(
     labels: torch.Tensor,
     margin: float = MARGINS["batch_hard"],
     squared: bool = False,
-    return_stats: bool = False,
-) -> torch.Tensor | LossWithStats:
-    """Batch-hard (Hermans, Beyer and Leibe 2017): one hardest triplet per anchor.
+    *,
+    distance: str = "euclidean",
+    reducer: str = "mean",
+    references: torch.Tensor | None = None,
+    reference_labels: torch.Tensor | None = None,
+    stats: dict[str, float] | None = None,
+) -> torch.Tensor:
+    """Batch-hard (Hermans, Beyer and Leibe 2017): one hardest triplet per anchor (notebook 04).
 
         L = mean over anchors a of  max(0, max_p d(a, p) − min_n d(a, n) + α)
 
@@ -369,18 +498,27 @@ def batch_hard_triplet_loss(
     zeros included. Equals PML's ``TripletMarginLoss`` on the triplets of
     ``BatchHardMiner`` with a ``MeanReducer`` and
     ``LpDistance(normalize_embeddings=False)``; PML's default reducer would
-    average only the non-zero terms.
+    average only the non-zero terms (``reducer="non_zero"``). With references
+    (notebook 07's cross-batch memory) the positives and negatives come from
+    them; a reference that is a copy of its anchor is a positive at distance 0,
+    never the farthest unless it is the only one.
     """
-    labels = _check_batch(embeddings, labels, margin)
-    with torch.no_grad():  # the matrix only ranks pairs: squared ranks as plain, without √
-        distance = pairwise_distances(embeddings, squared=True, check=False)
-    mined = hardest_triplets(distance, *pair_masks(labels))
-    losses, d_ap, d_an = _reduce_mined(embeddings, mined, margin, squared)
-    loss = _mean_loss(losses)
-    if not return_stats:
-        return loss
-    counts = _triplet_counts(*pair_counts(labels))
-    return loss, loss_stats(embeddings, losses > 0, d_ap, d_an, **counts)
+    return _online_loss(
+        hardest_triplets,
+        embeddings,
+        labels,
+        margin,
+        squared,
+        distance,
+        reducer,
+        references,
+        reference_labels,
+        stats,
+    )
+
+
+def _semi_hard_miner(distances, is_positive, is_negative) -> MinedTriplets:
+    return semi_hard_triplets(distances, *positive_table(is_positive), is_negative)
 
 
 def semi_hard_triplet_loss(
@@ -388,9 +526,14 @@ def semi_hard_triplet_loss(
     labels: torch.Tensor,
     margin: float = MARGINS["semi_hard"],
     squared: bool = False,
-    return_stats: bool = False,
-) -> torch.Tensor | LossWithStats:
-    """Semi-hard mining as in FaceNet (Schroff et al. 2015): one negative per pair.
+    *,
+    distance: str = "euclidean",
+    reducer: str = "mean",
+    references: torch.Tensor | None = None,
+    reference_labels: torch.Tensor | None = None,
+    stats: dict[str, float] | None = None,
+) -> torch.Tensor:
+    """Semi-hard mining as in FaceNet (Schroff et al. 2015): one negative per pair (notebook 04).
 
         L = mean over anchor-positive pairs (a, p) of  max(0, d(a, p) − d(a, n*) + α)
 
@@ -411,20 +554,17 @@ def semi_hard_triplet_loss(
     terms. mining.triplet_categories labels exactly those triplets SEMI_HARD
     (up to ties at the boundaries).
     """
-    labels = _check_batch(embeddings, labels, margin)
-    with torch.no_grad():  # the matrix only ranks pairs: squared ranks as plain, without √
-        distance = pairwise_distances(embeddings, squared=True, check=False)
-    is_positive, is_negative = pair_masks(labels)
-    n_positives, n_negatives = pair_counts(labels)
-    positive_index, real = positive_table(is_positive, n_positives)
-    mined = semi_hard_triplets(distance, positive_index, real, is_negative)
-    losses, d_ap, d_an = _reduce_mined(embeddings, mined, margin, squared)
-    loss = _mean_loss(losses)
-    if not return_stats:
-        return loss
-    counts = _triplet_counts(n_positives, n_negatives)
-    return loss, loss_stats(
-        embeddings, losses > 0, d_ap, d_an, fallback_pairs=mined.fallback.sum(), **counts
+    return _online_loss(
+        _semi_hard_miner,
+        embeddings,
+        labels,
+        margin,
+        squared,
+        distance,
+        reducer,
+        references,
+        reference_labels,
+        stats,
     )
 
 
@@ -439,3 +579,16 @@ ONLINE_LOSSES = {
     "semi_hard": semi_hard_triplet_loss,
 }
 LOSSES = {"contrastive": contrastive_loss, "triplet": triplet_loss, **ONLINE_LOSSES}
+
+# The keyword options each loss takes besides its margin: what training.make_loss accepts.
+# The contrastive losses square D themselves, so they take no ``squared``.
+_PAIR_OPTIONS = frozenset({"distance", "reducer"})
+_TRIPLET_OPTIONS = _PAIR_OPTIONS | {"squared"}
+OPTIONS = {
+    "contrastive": _PAIR_OPTIONS,
+    "contrastive_all_pairs": _PAIR_OPTIONS,
+    "triplet": _TRIPLET_OPTIONS,
+    "batch_all": _TRIPLET_OPTIONS,
+    "batch_hard": _TRIPLET_OPTIONS,
+    "semi_hard": _TRIPLET_OPTIONS,
+}

@@ -24,19 +24,20 @@ Each step, as in the paper's Algorithm 1 and its code:
 
 Two losses can use the memory here: the paper's contrastive loss on cosine
 similarity (:func:`cross_batch_contrastive_loss`, the paper's main choice)
-and batch-hard (:func:`cross_batch_hard_triplet_loss`).
+and batch-hard, which is :func:`metric_course.losses.batch_hard_triplet_loss`
+itself with the memory as its ``references``. Notebook 07 teaches both.
 """
 
 from __future__ import annotations
 
+import numbers
 from itertools import pairwise
 
 import torch
 from torch.nn import functional as F
 
-from .distances import cross_distances
-from .losses import MARGINS, check_margin, loss_stats
-from .mining import hardest_triplets, pair_masks
+from .losses import MARGINS, batch_hard_triplet_loss, check_batch, mean_stat
+from .mining import pair_masks
 
 # The XBM paper's contrastive margin λ: a cosine similarity, not a distance.
 SIMILARITY_MARGIN = 0.5
@@ -93,87 +94,45 @@ class CrossBatchMemory:
         return self.embeddings[: self.filled], self.labels[: self.filled]
 
 
-def _pair_masks(
-    anchor_labels: torch.Tensor, reference_labels: torch.Tensor, same_items: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(is_positive, is_negative), (A, R) each; ``same_items``: the references are the anchors."""
-    if same_items and len(anchor_labels) != len(reference_labels):
-        raise ValueError("same_items=True means the references are the anchors themselves")
-    return pair_masks(anchor_labels, None if same_items else reference_labels)
-
-
-def _mean_number(values: torch.Tensor) -> float:
-    """Mean of ``values`` as a plain float for the stats; 0.0 when there are none."""
-    return values.float().mean().item() if values.numel() else 0.0
-
-
-def cross_batch_hard_triplet_loss(
-    anchors: torch.Tensor,
-    anchor_labels: torch.Tensor,
-    references: torch.Tensor,
-    reference_labels: torch.Tensor,
-    margin: float = MARGINS["batch_hard"],
-    same_items: bool = False,
-    return_stats: bool = False,
-) -> torch.Tensor | tuple[torch.Tensor, dict[str, float]]:
-    """Batch-hard with anchors from one set and positives and negatives from another.
-
-        L = mean over anchors a of  max(0, max_{r ∈ P(a)} d(a, r) − min_{r ∈ N(a)} d(a, r) + α)
-
-    P(a) and N(a): the references of a's class and of other classes (without
-    a itself when ``same_items``). Anchors without both are left out. A
-    memory that holds a detached copy of the anchor adds a positive at
-    distance 0, which is never the farthest unless it is the only one.
-    """
-    check_margin(margin)
-    is_positive, is_negative = _pair_masks(anchor_labels, reference_labels, same_items)
-    distance = cross_distances(anchors, references.to(anchors))
-    mined = hardest_triplets(distance, is_positive, is_negative)
-    d_ap = distance.gather(1, mined.positive)[mined.used]
-    d_an = distance.gather(1, mined.negative)[mined.used]
-    losses = (d_ap - d_an + margin).clamp(min=0)
-    loss = losses.sum() / max(losses.numel(), 1)
-    if not return_stats:
-        return loss
-    return loss, loss_stats(anchors, losses > 0, d_ap, d_an)
-
-
 def cross_batch_contrastive_loss(
-    anchors: torch.Tensor,
-    anchor_labels: torch.Tensor,
-    references: torch.Tensor,
-    reference_labels: torch.Tensor,
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
     margin: float = SIMILARITY_MARGIN,
-    same_items: bool = False,
-    return_stats: bool = False,
-) -> torch.Tensor | tuple[torch.Tensor, dict[str, float]]:
+    *,
+    references: torch.Tensor | None = None,
+    reference_labels: torch.Tensor | None = None,
+    stats: dict[str, float] | None = None,
+) -> torch.Tensor:
     """The contrastive loss of the XBM paper, on cosine similarity S, summed per anchor.
 
         L = mean over anchors a of  Σ_{r ∈ P(a)} (1 − S_ar)  +  Σ_{r ∈ N(a)} max(0, S_ar − λ)
 
-    Similar pairs are pulled until they point the same way; dissimilar pairs
-    are pushed until their similarity falls below the margin λ (0.5 in the
-    paper). (The paper's code adds S rather than S − λ for an active pair:
-    the same gradient.) Embeddings are L2-normalised here, so S = cos.
+    P(a) and N(a): the references of a's class and of other classes; without
+    ``references`` the batch itself, without a. Similar pairs are pulled until
+    they point the same way; dissimilar pairs are pushed until their similarity
+    falls below the margin λ (0.5 in the paper). (The paper's code adds S rather
+    than S − λ for an active pair: the same gradient.) Embeddings are
+    L2-normalised here, so S = cos. Not :func:`~metric_course.losses.contrastive_loss_all_pairs`
+    with ``distance="cosine"``: no squares, and a sum per anchor, not a mean per pair.
     """
-    if not -1 <= margin <= 1:
+    if isinstance(margin, bool) or not isinstance(margin, numbers.Real) or not -1 <= margin <= 1:
         raise ValueError(f"the margin is a cosine similarity in [-1, 1], got {margin}")
-    is_positive, is_negative = _pair_masks(anchor_labels, reference_labels, same_items)
-    similarity = F.normalize(anchors, dim=1) @ F.normalize(references.to(anchors), dim=1).T
+    labels, reference_labels = check_batch(embeddings, labels, references, reference_labels)
+    is_positive, is_negative = pair_masks(labels, reference_labels)
+    others = embeddings if references is None else references.to(embeddings)
+    similarity = F.normalize(embeddings, dim=1) @ F.normalize(others, dim=1).T
     positive_terms = (1 - similarity) * is_positive
     negative_terms = (similarity - margin).clamp(min=0) * is_negative
-    loss = (positive_terms.sum() + negative_terms.sum()) / max(len(anchors), 1)
-    if not return_stats:
-        return loss
-    return loss, {
-        "active_fraction": _mean_number(negative_terms[is_negative] > 0),
-        "mean_positive_similarity": _mean_number(similarity[is_positive].detach()),
-        "mean_negative_similarity": _mean_number(similarity[is_negative].detach()),
-    }
+    if stats is not None:
+        with torch.no_grad():
+            stats["active_fraction"] = mean_stat(negative_terms[is_negative] > 0)
+            stats["mean_positive_similarity"] = mean_stat(similarity[is_positive])
+            stats["mean_negative_similarity"] = mean_stat(similarity[is_negative])
+    return (positive_terms.sum() + negative_terms.sum()) / len(embeddings)
 
 
 CROSS_BATCH_LOSSES = {
-    "batch_hard": cross_batch_hard_triplet_loss,
+    "batch_hard": batch_hard_triplet_loss,
     "contrastive": cross_batch_contrastive_loss,
 }
 CROSS_BATCH_MARGINS = {"batch_hard": MARGINS["batch_hard"], "contrastive": SIMILARITY_MARGIN}
@@ -214,23 +173,34 @@ class CrossBatchMemoryLoss:
         self.steps = 0
 
     def __call__(
-        self, embeddings: torch.Tensor, labels: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, float]]:
-        loss, stats = self.loss_fn(
-            embeddings, labels, embeddings, labels, self.margin, same_items=True, return_stats=True
-        )
-        stats = {**stats, "memory_items": 0.0, "memory_loss": 0.0, "memory_active_fraction": 0.0}
+        self,
+        embeddings: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        stats: dict[str, float] | None = None,
+    ) -> torch.Tensor:
+        """L(batch, batch) + λ·L(batch, memory), its stats written into ``stats`` if given."""
+        stats = {} if stats is None else stats
+        loss = self.loss_fn(embeddings, labels, self.margin, stats=stats)
+        stats.update(memory_items=0.0, memory_loss=0.0, memory_active_fraction=0.0)
         self.steps += 1
         if self.memory is not None and self.steps > self.warmup_steps:
             self.memory.enqueue(embeddings, labels)
-            memory_loss, memory_stats = self.loss_fn(
-                embeddings, labels, *self.memory.get(), self.margin, return_stats=True
+            references, reference_labels = self.memory.get()
+            memory_stats: dict[str, float] = {}
+            memory_loss = self.loss_fn(
+                embeddings,
+                labels,
+                self.margin,
+                references=references,
+                reference_labels=reference_labels,
+                stats=memory_stats,
             )
             loss = loss + self.weight * memory_loss
             stats["memory_items"] = float(len(self.memory))
             stats["memory_loss"] = memory_loss.item()
             stats["memory_active_fraction"] = memory_stats["active_fraction"]
-        return loss, stats
+        return loss
 
 
 def feature_drift(snapshots: list[torch.Tensor]) -> list[float]:
@@ -251,6 +221,5 @@ __all__ = [
     "CrossBatchMemory",
     "CrossBatchMemoryLoss",
     "cross_batch_contrastive_loss",
-    "cross_batch_hard_triplet_loss",
     "feature_drift",
 ]

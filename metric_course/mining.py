@@ -33,6 +33,7 @@ differentiate. The loss then measures the picked pairs and reduces.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -72,10 +73,13 @@ def positive_mask(labels: torch.Tensor) -> torch.Tensor:
     return same & ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
 
 
-def negative_mask(labels: torch.Tensor) -> torch.Tensor:
-    """(B, B) bool: True where the labels differ."""
+def negative_mask(
+    labels: torch.Tensor, reference_labels: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(B, B) bool: True where the labels differ; (B, R) against ``reference_labels``."""
     check_labels(labels)
-    return labels[:, None] != labels[None, :]
+    references = labels if reference_labels is None else reference_labels.to(labels.device)
+    return labels[:, None] != references[None, :]
 
 
 def valid_triplet_mask(labels: torch.Tensor) -> torch.Tensor:
@@ -106,21 +110,37 @@ def pair_masks(
     return same, is_negative
 
 
-def pair_counts(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """How many positives and negatives each anchor of a batch has, from the class sizes."""
-    _, class_of, class_size = torch.unique(labels, return_inverse=True, return_counts=True)
-    same_class = class_size[class_of]
-    return same_class - 1, len(labels) - same_class
+def pair_counts(
+    anchor_labels: torch.Tensor, reference_labels: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """How many positives and negatives each anchor has, from the class sizes (no B × B pass).
+
+    Without ``reference_labels`` within the batch (an anchor is not its own
+    positive), with them among the references, as :func:`pair_masks` pairs them.
+    """
+    if reference_labels is None:
+        _, class_of, class_size = torch.unique(
+            anchor_labels, return_inverse=True, return_counts=True
+        )
+        same_class = class_size[class_of]
+        return same_class - 1, len(anchor_labels) - same_class
+    classes, class_size = torch.unique(reference_labels, return_counts=True)
+    where = torch.searchsorted(classes, anchor_labels).clamp(max=len(classes) - 1)
+    n_positives = torch.where(classes[where] == anchor_labels, class_size[where], 0)
+    return n_positives, len(reference_labels) - n_positives
 
 
 def positive_table(
-    is_positive: torch.Tensor, n_positives: torch.Tensor
+    is_positive: torch.Tensor, n_positives: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Each anchor's positives as a (B, K) index table, K the most positives any anchor has.
 
     Row a lists the indices of a's positives first; ``real[a, j]`` is False
     where the row is only padded up to K (in a P × K batch it never is).
+    ``n_positives`` (each row's count, from :func:`pair_counts`) saves a pass.
     """
+    if n_positives is None:
+        n_positives = is_positive.sum(1)
     k = int(n_positives.max())
     positive_index = is_positive.float().topk(k, dim=1).indices  # 1s (positives) come first
     real = torch.arange(k, device=n_positives.device) < n_positives[:, None]
@@ -234,6 +254,21 @@ def _check_distances(distances: torch.Tensor, labels: torch.Tensor) -> None:
         )
 
 
+def check_category_margin(margin: float) -> None:
+    """The margin that splits triplets into categories: a finite number ≥ 0.
+
+    With a negative margin "semi-hard" would be an empty band and easy
+    triplets would overlap hard ones; with an infinite one nothing is easy.
+    """
+    if isinstance(margin, bool) or not isinstance(margin, numbers.Real):
+        raise ValueError(f"the margin must be a number ≥ 0, got {margin!r}; e.g. margin=0.2")
+    if not 0 <= margin < float("inf"):
+        raise ValueError(
+            f"the margin must be ≥ 0 and finite, got {margin}; the categories need a "
+            "margin like the loss's (e.g. 0.2)"
+        )
+
+
 def _categorise(d_ap: torch.Tensor, d_an: torch.Tensor, margin: float) -> torch.Tensor:
     """EASY, SEMI_HARD or HARD for distances that broadcast together."""
     semi_hard_or_easy = torch.where(d_an < d_ap + margin, SEMI_HARD, EASY)
@@ -249,6 +284,7 @@ def triplet_categories(
     Builds B³ entries: for small batches, like ``valid_triplet_mask``.
     """
     _check_distances(distances, labels)
+    check_category_margin(margin)
     category = _categorise(distances[:, :, None], distances[:, None, :], margin)
     return category.masked_fill(~valid_triplet_mask(labels), INVALID)
 
@@ -262,6 +298,7 @@ def negative_categories(
     Samples that are not negatives of the anchor (its own class) are INVALID.
     """
     _check_distances(distances, labels)
+    check_category_margin(margin)
     if not (0 <= anchor < len(labels) and 0 <= positive < len(labels)):
         raise ValueError(f"anchor {anchor} and positive {positive} must index the batch")
     if anchor == positive or labels[anchor] != labels[positive]:
@@ -315,8 +352,7 @@ def anchor_triplets(
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     if not 0 <= anchor < len(labels):
         raise ValueError(f"anchor {anchor} is outside 0..{len(labels) - 1}")
-    if margin < 0:
-        raise ValueError(f"the margin must be ≥ 0, got {margin}")
+    check_category_margin(margin)
     positives = positive_mask(labels)[anchor].nonzero().flatten()
     if len(positives) == 0:
         raise ValueError(
@@ -342,6 +378,7 @@ def anchor_triplets(
 
 def category_shares(distances, labels, margin: float) -> dict[str, float]:
     """Share of all valid triplets (a, p, n) of a batch that are hard, semi-hard and easy."""
+    check_category_margin(margin)
     distances = torch.as_tensor(np.asarray(distances), dtype=torch.float64)
     categories = triplet_categories(distances, torch.as_tensor(np.asarray(labels)), margin)
     valid = max(int((categories != INVALID).sum()), 1)

@@ -41,45 +41,56 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_loss(
-    name: str, margin: float | None = None, squared: bool = False
-) -> Callable[..., LossOutput]:
-    """A loss function for :func:`train`, returning ``(loss, stats)``.
+def make_loss(name: str, margin: float | None = None, **options) -> Callable[..., torch.Tensor]:
+    """A loss function for :func:`train`: ``losses.LOSSES[name]`` with its margin and options.
 
-    ``name`` is one of ``LOSS_NAMES`` (the registry ``losses.LOSSES``):
-    "contrastive" takes pair batches, "triplet" triplet batches, the others
-    labelled P×K batches. The margin defaults to the recipe's,
-    ``losses.MARGINS[name]``, and must be positive.
+    ``name`` is one of ``LOSS_NAMES``: "contrastive" takes pair batches,
+    "triplet" triplet batches, the others labelled P×K batches. The margin
+    defaults to the recipe's, ``losses.MARGINS[name]``, and must be positive;
+    ``options`` are the keywords ``losses.OPTIONS[name]`` lists (``distance``,
+    ``reducer``, and ``squared`` for the triplet losses), checked here.
     """
     if name not in losses.LOSSES:
         raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSS_NAMES)}")
+    unknown = set(options) - losses.OPTIONS[name]
+    if unknown:
+        raise ValueError(
+            f"the {name} loss takes no {', '.join(sorted(unknown))}; its options are "
+            f"{', '.join(sorted(losses.OPTIONS[name]))}"
+        )
     margin = losses.MARGINS[name] if margin is None else margin
     losses.check_margin(margin)
-    options = {} if name.startswith("contrastive") else {"squared": squared}
-    return partial(losses.LOSSES[name], margin=margin, return_stats=True, **options)
+    losses.check_options(
+        options.get("distance", "euclidean"), options.get("reducer", "mean"), options.get("squared")
+    )
+    return partial(losses.LOSSES[name], margin=margin, **options)
 
 
 def _compute_loss(
     model: nn.Module, batch: list[torch.Tensor], loss_fn: Callable, device: torch.device
 ) -> LossOutput:
-    """Embed one batch and apply the loss, whatever kind of batch it is."""
+    """Embed one batch and apply the loss, whatever kind of batch it is.
+
+    ``loss_fn(*embeddings_and_targets, stats=dict)`` returns the loss and writes its stats.
+    """
     batch = [t.to(device) for t in batch]
+    stats: dict[str, float] = {}
     if len(batch) == 2:  # (images, labels): online mining inside the batch
         images, labels = batch
-        out = loss_fn(model(images), labels)
+        loss = loss_fn(model(images), labels, stats=stats)
     elif len(batch) == 3 and batch[2].ndim == 1:  # (x1, x2, y): pairs
         x1, x2, y = batch
         emb_1, emb_2 = model(torch.cat([x1, x2])).split(len(x1))
-        out = loss_fn(emb_1, emb_2, y)
+        loss = loss_fn(emb_1, emb_2, y, stats=stats)
     elif len(batch) == 3:  # (anchor, positive, negative): triplets
         anchor, positive, negative = model(torch.cat(batch)).split(len(batch[0]))
-        out = loss_fn(anchor, positive, negative)
+        loss = loss_fn(anchor, positive, negative, stats=stats)
     else:
         raise ValueError(
             "a batch must be (images, labels), (x1, x2, y) or (anchor, positive, negative); "
             f"got {len(batch)} items"
         )
-    return out if isinstance(out, tuple) else (out, {})
+    return loss, stats
 
 
 @dataclass

@@ -119,6 +119,13 @@ LOOPS = {
 }
 
 
+def with_stats(loss_fn, *args, **kwargs):
+    """``(loss, stats)``: the loss, and the stats it writes into the dict it is given."""
+    stats = {}
+    loss = loss_fn(*args, stats=stats, **kwargs)
+    return loss, stats
+
+
 def value_and_gradient(loss_fn, embeddings, *args, **kwargs):
     x = embeddings.detach().clone().requires_grad_()
     out = loss_fn(x, *args, **kwargs)
@@ -283,7 +290,7 @@ def test_semi_hard_picks_the_nearest_negative_not_closer_than_the_positive():
     # (semi-hard for margin 0.2) and 3 (easy). FaceNet's choice is 1.1: loss 0.1.
     x = torch.tensor([[0.0], [1.0], [0.5], [1.1], [1.15], [3.0]], dtype=torch.float64)
     labels = torch.tensor([0, 0, 1, 2, 3, 4])
-    loss, stats = semi_hard_triplet_loss(x, labels, margin=0.2, return_stats=True)
+    loss, stats = with_stats(semi_hard_triplet_loss, x, labels, margin=0.2)
     # pairs: (0, 1) picks 1.1 -> 0.1; (1, 0) from x=1: negatives at 0.5, 0.1, 0.15, 2.0;
     # the positive is 1 away, 2.0 is the only one not closer -> 1 - 2 + 0.2 < 0 -> 0
     torch.testing.assert_close(loss, torch.tensor(0.05, dtype=torch.float64))
@@ -294,7 +301,7 @@ def test_semi_hard_picks_the_nearest_negative_not_closer_than_the_positive():
 def test_semi_hard_falls_back_to_the_farthest_negative_when_all_are_hard():
     x = torch.tensor([[0.0], [2.0], [0.5], [1.0]], dtype=torch.float64)
     labels = torch.tensor([0, 0, 1, 2])
-    loss, stats = semi_hard_triplet_loss(x, labels, margin=0.2, return_stats=True)
+    loss, stats = with_stats(semi_hard_triplet_loss, x, labels, margin=0.2)
     # (0, 1): negatives at 0.5 and 1.0 are both closer than 2 -> farthest, 1.0: 2 - 1 + 0.2
     # (1, 0): from x=2 negatives at 1.5 and 1.0, positive 2 away -> farthest 1.5: 0.7
     torch.testing.assert_close(loss, torch.tensor((1.2 + 0.7) / 2, dtype=torch.float64))
@@ -397,7 +404,7 @@ def test_a_collapsed_batch_costs_exactly_the_margin(name):
 @pytest.mark.parametrize("name", list(TRIPLET_LOSSES))
 def test_a_batch_without_triplets_gives_zero_loss_zero_gradient_and_says_why(name, labels, reason):
     embeddings = labelled_batch(n=len(labels))[0].float().requires_grad_()
-    loss, stats = TRIPLET_LOSSES[name](embeddings, labels, return_stats=True)
+    loss, stats = with_stats(TRIPLET_LOSSES[name], embeddings, labels)
     loss.backward()
     assert loss == 0 and loss.requires_grad
     assert (embeddings.grad == 0).all()
@@ -407,7 +414,7 @@ def test_a_batch_without_triplets_gives_zero_loss_zero_gradient_and_says_why(nam
 
 def test_contrastive_all_pairs_of_a_single_embedding_is_zero_and_says_why():
     embedding = torch.randn(1, 3, requires_grad=True)
-    loss, stats = contrastive_loss_all_pairs(embedding, torch.tensor([3]), return_stats=True)
+    loss, stats = with_stats(contrastive_loss_all_pairs, embedding, torch.tensor([3]))
     loss.backward()
     assert loss == 0 and (embedding.grad == 0).all()
     assert stats["positive_pairs"] == 0 and stats["negative_pairs"] == 0
@@ -426,7 +433,7 @@ def test_an_empty_batch_is_an_error_that_says_so():
 def test_stats_are_python_floats_with_the_promised_keys(name):
     embeddings, labels = labelled_batch()
     embeddings.requires_grad_()
-    loss, stats = ONLINE_LOSSES[name](embeddings, labels, return_stats=True)
+    loss, stats = with_stats(ONLINE_LOSSES[name], embeddings, labels)
     assert STAT_KEYS <= set(stats)
     assert all(type(value) is float for value in stats.values())
     assert 0 < stats["active_fraction"] <= 1
@@ -438,7 +445,7 @@ def test_stats_are_python_floats_with_the_promised_keys(name):
 
 def test_batch_all_stats_count_triplets_like_loops():
     embeddings, labels = labelled_batch()
-    _, stats = batch_all_triplet_loss(embeddings, labels, margin=0.5, return_stats=True)
+    _, stats = with_stats(batch_all_triplet_loss, embeddings, labels, margin=0.5)
     d = LoopDistances(embeddings)
     valid = [
         (a, p, n)
@@ -517,8 +524,8 @@ def test_pair_and_triplet_losses_reject_mismatched_shapes():
 
 
 @pytest.mark.parametrize("name", list(ONLINE_LOSSES))
-@pytest.mark.parametrize("return_stats", [False, True])
-def test_online_losses_check_the_embeddings_once_per_call(monkeypatch, name, return_stats):
+@pytest.mark.parametrize("stats", [None, {}])
+def test_online_losses_check_the_embeddings_once_per_call(monkeypatch, name, stats):
     import metric_course.distances as distances_module
     import metric_course.losses as losses_module
 
@@ -532,5 +539,5 @@ def test_online_losses_check_the_embeddings_once_per_call(monkeypatch, name, ret
     monkeypatch.setattr(distances_module, "check_embeddings", counting)
     monkeypatch.setattr(losses_module, "check_embeddings", counting)
     embeddings, labels = labelled_batch()
-    ONLINE_LOSSES[name](embeddings.requires_grad_(), labels, return_stats=return_stats)
+    ONLINE_LOSSES[name](embeddings.requires_grad_(), labels, stats=stats)
     assert calls == [embeddings.shape]

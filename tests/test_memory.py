@@ -11,7 +11,6 @@ from metric_course.memory import (
     CrossBatchMemory,
     CrossBatchMemoryLoss,
     cross_batch_contrastive_loss,
-    cross_batch_hard_triplet_loss,
     feature_drift,
 )
 from metric_course.models import EmbeddingNet
@@ -83,7 +82,7 @@ def brute_force_contrastive(anchors, labels, references, reference_labels, margi
 @pytest.mark.parametrize(
     ("loss_fn", "brute_force", "margin"),
     [
-        (cross_batch_hard_triplet_loss, brute_force_hard, 0.5),
+        (batch_hard_triplet_loss, brute_force_hard, 0.5),
         (cross_batch_contrastive_loss, brute_force_contrastive, 0.1),
     ],
 )
@@ -100,7 +99,9 @@ def test_cross_batch_losses_match_loops_and_leave_the_references_without_gradien
         references, reference_labels = anchors, labels
     else:
         references.requires_grad_()
-    loss = loss_fn(anchors, labels, references, reference_labels, margin, same_items=same_items)
+    # the batch itself is the reference set when no references are given
+    given = {} if same_items else {"references": references, "reference_labels": reference_labels}
+    loss = loss_fn(anchors, labels, margin, **given)
     expected = brute_force(anchors, labels, references, reference_labels, margin, same_items)
     torch.testing.assert_close(loss, expected)
     (grad,) = torch.autograd.grad(loss, anchors, retain_graph=True)
@@ -108,25 +109,16 @@ def test_cross_batch_losses_match_loops_and_leave_the_references_without_gradien
     torch.testing.assert_close(grad, expected_grad)
 
 
-def test_within_one_batch_cross_batch_hard_is_plain_batch_hard():
-    generator = torch.Generator().manual_seed(2)
-    embeddings = torch.randn(12, 4, generator=generator, requires_grad=True)
-    labels = torch.arange(4).repeat(3)
-    loss = cross_batch_hard_triplet_loss(embeddings, labels, embeddings, labels, 0.3, True)
-    expected = batch_hard_triplet_loss(embeddings, labels, margin=0.3)
-    torch.testing.assert_close(loss, expected)
-    grads = [torch.autograd.grad(x, embeddings)[0] for x in (loss, expected)]
-    torch.testing.assert_close(*grads)
-
-
-def test_bad_margins_and_masks_are_explained():
+def test_bad_margins_and_references_are_explained():
     x, y = torch.randn(4, 2), torch.tensor([0, 0, 1, 1])
     with pytest.raises(ValueError, match="margin must be positive"):
-        cross_batch_hard_triplet_loss(x, y, x, y, margin=-1)
+        batch_hard_triplet_loss(x, y, margin=-1, references=x, reference_labels=y)
     with pytest.raises(ValueError, match="cosine similarity"):
-        cross_batch_contrastive_loss(x, y, x, y, margin=2)
-    with pytest.raises(ValueError, match="same_items"):
-        cross_batch_contrastive_loss(x, y, x[:2], y[:2], same_items=True)
+        cross_batch_contrastive_loss(x, y, margin=2)
+    with pytest.raises(ValueError, match="together"):
+        cross_batch_contrastive_loss(x, y, references=x[:2])
+    with pytest.raises(ValueError, match="2 labels for 3"):
+        cross_batch_contrastive_loss(x, y, references=x[:3], reference_labels=y[:2])
 
 
 @pytest.mark.parametrize("name", ["batch_hard", "contrastive"])
@@ -138,24 +130,24 @@ def test_the_training_loss_warms_up_then_adds_the_memory_term(name):
     for step in range(6):
         embeddings = torch.randn(8, 4, generator=generator)
         labels = torch.arange(4).repeat(2)
-        loss, stats = loss_fn(embeddings, labels)
-        expected = pair_loss(embeddings, labels, embeddings, labels, loss_fn.margin, True)
+        stats = {}
+        loss = loss_fn(embeddings, labels, stats=stats)
+        expected = pair_loss(embeddings, labels, loss_fn.margin)
         if step >= 2:  # the memory: the last 20 items stored, this batch included
             seen_embeddings.append(embeddings)
             seen_labels.append(labels)
             stored = torch.cat(seen_embeddings)[-20:], torch.cat(seen_labels)[-20:]
-            expected = expected + 0.5 * pair_loss(embeddings, labels, *stored, loss_fn.margin)
+            memory = {"references": stored[0], "reference_labels": stored[1]}
+            expected = expected + 0.5 * pair_loss(embeddings, labels, loss_fn.margin, **memory)
         torch.testing.assert_close(loss, expected)
         sizes.append((stats["memory_items"], len(loss_fn.memory)))
     assert sizes == [(0, 0), (0, 0), (8, 8), (16, 16), (20, 20), (20, 20)]
     with pytest.raises(ValueError, match="warmup_steps"):
         CrossBatchMemoryLoss(10, warmup_steps=-1)
     without_memory = CrossBatchMemoryLoss(0, loss=name)
-    loss, stats = without_memory(embeddings, labels)
-    torch.testing.assert_close(
-        loss,
-        pair_loss(embeddings, labels, embeddings, labels, CROSS_BATCH_MARGINS[name], True),
-    )
+    stats = {}
+    loss = without_memory(embeddings, labels, stats=stats)
+    torch.testing.assert_close(loss, pair_loss(embeddings, labels, CROSS_BATCH_MARGINS[name]))
     assert without_memory.memory is None and stats["memory_items"] == 0
     with pytest.raises(ValueError, match="unknown loss"):
         CrossBatchMemoryLoss(10, loss="arcface")
@@ -177,3 +169,54 @@ def test_trains_with_the_course_loop():
     assert all(torch.isfinite(torch.tensor(result.column("loss"))))
     assert len(loss_fn.memory) == 64 and loss_fn.steps == 2 * len(loader)
     assert 0 < result.history[-1]["memory_items"] <= 64
+
+
+# ---------------------------------------------------------------- frozen before the change
+
+# memory.cross_batch_hard_triplet_loss as it was before the batch-hard loss took references
+# (commit 9037a56), kept here verbatim as the reference the memory's batch-hard must equal.
+
+
+def frozen_cross_batch_hard(anchors, anchor_labels, references, reference_labels, margin):
+    from metric_course.distances import cross_distances
+    from metric_course.mining import hardest_triplets, pair_masks
+
+    is_positive, is_negative = pair_masks(anchor_labels, reference_labels)  # None: same items
+    distance = cross_distances(anchors, references.to(anchors))
+    mined = hardest_triplets(distance, is_positive, is_negative)
+    d_ap = distance.gather(1, mined.positive)[mined.used]
+    d_an = distance.gather(1, mined.negative)[mined.used]
+    losses = (d_ap - d_an + margin).clamp(min=0)
+    return losses.sum() / max(losses.numel(), 1), losses
+
+
+def memory_steps(seed=5, steps=5, batch=12, dim=6, size=30):
+    """Fixed batches of a run: embeddings (requiring grad) and labels, a memory of ``size``."""
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        embeddings = torch.randn(batch, dim, generator=generator, dtype=torch.float64)
+        labels = torch.randint(0, 5, (batch,), generator=generator)
+        yield embeddings.requires_grad_(), labels
+
+
+def test_the_memory_batch_hard_equals_the_frozen_loss_of_before_on_fixed_batches():
+    loss_fn = CrossBatchMemoryLoss(memory_size=30, loss="batch_hard", margin=0.3, warmup_steps=1)
+    seen = []
+    for step, (embeddings, labels) in enumerate(memory_steps()):
+        stats = {}
+        loss = loss_fn(embeddings, labels, stats=stats)
+        expected, in_batch = frozen_cross_batch_hard(embeddings, labels, embeddings, None, 0.3)
+        active = (in_batch > 0).float().mean().item()
+        if step >= 1:
+            seen.append((embeddings.detach(), labels))
+            stored = torch.cat([e for e, _ in seen])[-30:], torch.cat([y for _, y in seen])[-30:]
+            memory_term, memory_losses = frozen_cross_batch_hard(embeddings, labels, *stored, 0.3)
+            expected = expected + memory_term
+            assert stats["memory_active_fraction"] == pytest.approx(
+                (memory_losses > 0).float().mean().item()
+            )
+            assert stats["memory_loss"] == pytest.approx(memory_term.item())
+        assert stats["active_fraction"] == pytest.approx(active)
+        torch.testing.assert_close(loss, expected)
+        grads = [torch.autograd.grad(x, embeddings, retain_graph=True)[0] for x in (loss, expected)]
+        torch.testing.assert_close(*grads)

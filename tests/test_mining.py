@@ -272,3 +272,32 @@ def test_semi_hard_triplets_pick_the_nearest_negative_not_closer_or_fall_back(se
         )
         assert int(mined.negative[a, j]) == expected
         assert bool(mined.fallback[a, j]) == (not not_closer)
+
+
+@pytest.mark.parametrize("margin", [-1, float("inf"), float("nan"), None, True])
+def test_the_categories_refuse_a_margin_that_is_not_finite_and_at_least_0(pk_batch, margin):
+    # before: category_shares(margin=-1) and margin=inf returned shares of a split that
+    # means nothing (no easy triplet at all for inf)
+    distances, labels = pk_batch
+    with pytest.raises(ValueError, match="the margin must be"):
+        category_shares(distances, labels, margin)
+    with pytest.raises(ValueError, match="the margin must be"):
+        triplet_categories(distances, labels, margin)
+    with pytest.raises(ValueError, match="the margin must be"):
+        negative_categories(
+            distances, labels, 0, int(positive_mask(labels)[0].nonzero()[0]), margin
+        )
+    with pytest.raises(ValueError, match="the margin must be"):
+        anchor_triplets(distances, labels, 0, margin)
+
+
+def test_pair_counts_and_negative_mask_against_references_match_the_masks():
+    labels = torch.tensor([0, 1, 1, 2, 5])
+    references = torch.tensor([1, 1, 3, 0, 1, 2, 2, 2])
+    is_positive, is_negative = pair_masks(labels, references)
+    n_positives, n_negatives = pair_counts(labels, references)
+    assert n_positives.tolist() == is_positive.sum(1).tolist() == [1, 3, 3, 3, 0]
+    assert n_negatives.tolist() == is_negative.sum(1).tolist()
+    assert torch.equal(negative_mask(labels, references), is_negative)
+    index, real = positive_table(is_positive)
+    assert all(is_positive[a, index[a, real[a]]].all() for a in range(len(labels)))

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from metric_course import losses
 from metric_course.models import EmbeddingNet
 from metric_course.training import LOSS_NAMES, make_loss, set_seed, train
 
@@ -144,8 +145,29 @@ def test_pair_statistics_count_dissimilar_pairs_inside_the_margin():
     emb_a = torch.zeros(4, 2)
     emb_b = torch.tensor([[0.5, 0.0], [0.0, 0.0], [0.5, 0.0], [2.0, 0.0]])
     y = torch.tensor([0, 0, 1, 1])  # two similar pairs (one coincides), two dissimilar
-    _, stats = make_loss("contrastive", margin=1.0)(emb_a, emb_b, y)
+    stats = {}
+    make_loss("contrastive", margin=1.0)(emb_a, emb_b, y, stats=stats)
     assert stats["active_fraction"] == pytest.approx(2 / 4)  # the 0.5 similar and 0.5 dissimilar
     assert stats["active_dissimilar_fraction"] == pytest.approx(1 / 2)  # 0.5 inside, 2.0 past m
     assert stats["mean_positive_distance"] == pytest.approx(0.25)
     assert stats["mean_negative_distance"] == pytest.approx(1.25)
+
+
+def test_make_loss_passes_the_options_its_loss_takes_and_refuses_the_others():
+    embeddings = torch.randn(12, 3, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(3).repeat(4)
+    for name, options in [
+        ("batch_hard", {"distance": "cosine", "reducer": "non_zero"}),
+        ("batch_all", {"squared": True, "reducer": "mean"}),
+        ("contrastive_all_pairs", {"distance": "cosine"}),
+    ]:
+        loss = make_loss(name, margin=0.3, **options)(embeddings, labels)
+        torch.testing.assert_close(loss, losses.LOSSES[name](embeddings, labels, 0.3, **options))
+    with pytest.raises(ValueError, match="contrastive loss takes no squared; its options are"):
+        make_loss("contrastive", squared=True)
+    with pytest.raises(ValueError, match="unknown reducer 'sum'; choose one of mean, non_zero"):
+        make_loss("batch_hard", reducer="sum")
+    with pytest.raises(ValueError, match="unknown distance 'manhattan'"):
+        make_loss("triplet", distance="manhattan")
+    with pytest.raises(ValueError, match="leave squared out"):
+        make_loss("semi_hard", distance="cosine", squared=True)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 
 from ..distances import pairwise_distances
+from ..losses import reduce
 from ..mining import hardest_triplets, pair_masks
 from .checking import diagnose, run_checks, scalar_hint
 
@@ -18,12 +19,13 @@ def batch_hard_from_distances(
 
     mean over anchors with a positive and a negative of
     max(0, max_p d(a, p) − min_n d(a, n) + margin), the same number as
-    ``losses.batch_hard_triplet_loss`` on the embeddings behind ``distances``.
+    ``losses.batch_hard_triplet_loss`` on the embeddings behind ``distances``:
+    the same miner and the same reducer, on a matrix given instead of measured.
     """
     mined = hardest_triplets(distances, *pair_masks(labels))
     d_ap = distances.gather(1, mined.positive)[mined.used]
     d_an = distances.gather(1, mined.negative)[mined.used]
-    return (d_ap - d_an + margin).clamp(min=0).mean()
+    return reduce((d_ap - d_an + margin).clamp(min=0), "mean")
 
 
 def _pk_distances(seed: int, classes: int = 4, per_class: int = 6, singleton: bool = False):
