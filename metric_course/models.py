@@ -118,8 +118,8 @@ class EmbeddingNet(nn.Module):
         # x86 CPU (benchmarks/training_step.py) and computes the same function.
         self.to(memory_format=torch.channels_last)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Embed a batch of images (B, C, H, W) into a (B, embedding_dim) tensor."""
+    def _check_images(self, images: torch.Tensor) -> None:
+        """A ValueError that says how to fix images of the wrong shape, channels or type."""
         if images.ndim != 4 or images.shape[1] != self.in_channels:
             if images.ndim == 3:
                 fix = "add a channel axis with images.unsqueeze(1)"
@@ -139,6 +139,10 @@ class EmbeddingNet(nn.Module):
                 f"images must be floats in [0, 1], got {images.dtype}; "
                 "convert with images.float() / 255"
             )
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Embed a batch of images (B, C, H, W) into a (B, embedding_dim) tensor."""
+        self._check_images(images)
         embeddings = self.head(self.features(images))
         if self.normalize:
             embeddings = F.normalize(embeddings, dim=1)

@@ -174,3 +174,15 @@ def test_mean_and_ci95_by_hand():
     assert math.isnan(mean_and_ci95([0.4])[1])
     with pytest.raises(ValueError, match="at least one episode"):
         mean_and_ci95([])
+
+
+def test_the_few_shot_functions_share_one_default_rule():
+    # Issue 23: few_shot_accuracy named queries by prototypes while its siblings used the
+    # nearest neighbour, so the same call with two functions measured two different things.
+    import inspect
+
+    defaults = {
+        function.__name__: inspect.signature(function).parameters["method"].default
+        for function in (few_shot_accuracy, compare_few_shot, episode_accuracies)
+    }
+    assert set(defaults.values()) == {"nearest_neighbour"}, defaults
