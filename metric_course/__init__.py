@@ -17,7 +17,8 @@ version from here. One module per idea:
 - ``recipe``       the shared training recipes (network, data, margins) and their model cache
 - ``training_classes`` how new-identity scores grow with the number of training classes
 - ``distributed``  online mining over the global batch of several processes
-- ``evaluation``   embedding, retrieval metrics, nearest neighbours, few-shot, verification
+- ``neighbours``   the one nearest-neighbour search (exact in blocks, or through faiss)
+- ``evaluation``   embedding, retrieval metrics, few-shot, verification
 - ``few_shot``     Lake et al.'s official one-shot runs; paired N-way K-shot comparisons
 - ``search``       nearest-neighbour search at scale with faiss
 - ``plotting``     figures used across notebooks, projections (PCA, UMAP)

@@ -126,10 +126,23 @@ def cross_distances(
         )
     queries, gallery = _at_least_float32(queries), _at_least_float32(gallery)
     centre = torch.cat([queries, gallery]).mean(0)
-    queries, gallery = queries - centre, gallery - centre
-    squared_distances = torch.addmm(gallery.pow(2).sum(1)[None, :], queries, gallery.T, alpha=-2)
-    squared_distances.add_(queries.pow(2).sum(1)[:, None]).clamp_(min=0)
+    squared_distances = centred_squared_distances(queries - centre, gallery - centre)
     return squared_distances if squared else safe_sqrt(squared_distances)
+
+
+def centred_squared_distances(
+    queries: torch.Tensor, gallery: torch.Tensor, gallery_norms: torch.Tensor | None = None
+) -> torch.Tensor:
+    """||q_i − g_j||² (Q, G) from one matrix product, for embeddings centred already.
+
+    The formula of :func:`cross_distances`, clamped at 0. A search over a
+    gallery in blocks of queries (``neighbours.nearest_neighbours``) centres
+    the gallery and computes its squared norms ``gallery_norms`` once.
+    """
+    if gallery_norms is None:
+        gallery_norms = gallery.pow(2).sum(1)
+    squared_distances = torch.addmm(gallery_norms[None, :], queries, gallery.T, alpha=-2)
+    return squared_distances.add_(queries.pow(2).sum(1)[:, None]).clamp_(min=0)
 
 
 class _PairwiseDistances(torch.autograd.Function):

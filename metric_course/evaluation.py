@@ -17,7 +17,7 @@ metric learning. Three ways to ask "is the space any good?":
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +27,7 @@ from torch import nn
 
 from .distances import check_embeddings, cross_distances
 from .labels import as_labels
+from .neighbours import NeighbourIndex, nearest_neighbours
 
 
 @torch.no_grad()
@@ -74,21 +75,19 @@ def _as_tensor(values) -> torch.Tensor:
     return values if isinstance(values, torch.Tensor) else torch.as_tensor(np.asarray(values))
 
 
-# A neighbour search for retrieval_metrics: given the row numbers of some items and a
-# depth k, the row numbers of each one's k nearest *other* items, nearest first (-1 where
-# an approximate search found fewer).
-NeighbourSearch = Callable[[torch.Tensor, int], torch.Tensor]
-
-
-def exact_neighbours(embeddings: torch.Tensor) -> NeighbourSearch:
-    """The exact neighbour search in PyTorch: every Euclidean distance, the item itself left out."""
-
-    def search(rows: torch.Tensor, depth: int) -> torch.Tensor:
-        distances = cross_distances(embeddings[rows], embeddings)
-        distances[torch.arange(len(rows)), rows] = math.inf  # a query is not its own answer
-        return distances.topk(depth, dim=1, largest=False).indices
-
-    return search
+def _check_recall_k(recall_k: Sequence[int], n: int) -> tuple[int, ...]:
+    recall_k = tuple(recall_k)
+    bad = [
+        k
+        for k in recall_k
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= n - 1
+    ]
+    if bad or not recall_k:
+        raise ValueError(
+            f"recall_k lists the depths k of recall@k, each a whole number from 1 to {n - 1} "
+            f"(the other items a query can retrieve among {n}), got {list(recall_k)}"
+        )
+    return recall_k
 
 
 def retrieval_metrics(
@@ -96,9 +95,9 @@ def retrieval_metrics(
     labels: torch.Tensor,
     recall_k: Sequence[int] = (1, 5),
     batch_size: int = 1024,
-    neighbours: NeighbourSearch | None = None,
+    index: NeighbourIndex | None = None,
 ) -> dict[str, float]:
-    """Leave-one-out retrieval metrics of an embedding, by Euclidean distance.
+    """Leave-one-out retrieval metrics of an embedding, by Euclidean distance (notebook 01).
 
     Each item is a query against all the *other* items. With R the number of
     other items of the query's class and rel(i) = 1 when the i-th neighbour
@@ -115,26 +114,48 @@ def retrieval_metrics(
 
     Queries alone in their class (R = 0) are skipped, as in
     pytorch-metric-learning's ``AccuracyCalculator``, whose numbers these equal.
-    The neighbours come from ``neighbours`` (default :func:`exact_neighbours`;
-    ``search.faiss_neighbours`` for faiss), as the calculator takes a
-    ``knn_func``: the search is an argument, the metric arithmetic is written once.
+    Items at equal distance from a query are ranked pessimistically, those of
+    another class first, so a tie never flatters the score and the metrics do
+    not depend on the order of the items. The neighbours come from
+    :func:`metric_course.neighbours.nearest_neighbours`, exact, or through
+    ``index``, a faiss index over ``embeddings`` (``search.build_index``;
+    notebook 07), ``batch_size`` queries at a time.
     """
-    embeddings, labels = _as_tensor(embeddings).float(), _as_tensor(labels).long()
+    embeddings, labels = _as_tensor(embeddings).float(), torch.from_numpy(as_labels(labels))
     check_embeddings_and_labels(embeddings, labels)
-    same_class_counts = torch.bincount(labels - labels.min())[labels - labels.min()] - 1
+    if len(labels) == 0:
+        raise ValueError(
+            "no items to retrieve: got 0 embeddings and 0 labels; pass the embeddings of a "
+            "non-empty dataset"
+        )
+    # ids renumbered 0..C-1: a count per class, not a count table as long as the largest id
+    labels = labels.unique(return_inverse=True)[1]
+    if labels.max() == 0:
+        raise ValueError(
+            f"all {len(labels)} items have the same label, so every neighbour would be right "
+            "and every metric 1.0; retrieval needs items of two or more classes"
+        )
+    same_class_counts = torch.bincount(labels)[labels] - 1
     keep = same_class_counts > 0
     if not keep.any():
         raise ValueError("no class has two or more items, so no query has a right answer")
+    recall_k = _check_recall_k(recall_k, len(labels))
     depth = int(max(same_class_counts.max().item(), max(recall_k)))
-    depth = min(depth, len(labels) - 1)
-    neighbours = exact_neighbours(embeddings) if neighbours is None else neighbours
 
     precision_1, r_precision, map_r = [], [], []
     recall_hits = {k: [] for k in recall_k}
     for start in range(0, len(labels), batch_size):
         rows = torch.arange(start, min(start + batch_size, len(labels)))
-        found = neighbours(rows, depth)
-        relevant = ((found >= 0) & (labels[found.clamp(min=0)] == labels[rows, None])).float()
+        found = nearest_neighbours(
+            embeddings[rows],
+            embeddings,
+            depth,
+            exclude_self=rows,
+            index=index,
+            chunk_size=batch_size,
+            tie_labels=(labels[rows], labels),
+        ).indices
+        relevant = ((found >= 0) & (labels[found.clamp(min=0)] == labels[rows, None])).double()
         r = same_class_counts[rows].clamp(min=1)
         within_r = torch.arange(depth)[None, :] < r[:, None]
         precision_at_i = relevant.cumsum(1) / torch.arange(1, depth + 1)
@@ -155,27 +176,6 @@ def retrieval_metrics(
     for k in recall_k:
         metrics[f"recall_at_{k}"] = mean_over_kept(recall_hits[k])
     return metrics
-
-
-def nearest_neighbours(
-    embeddings: torch.Tensor, query: int, k: int = 8
-) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and distances of the ``k`` items nearest to item ``query`` (itself excluded).
-
-    Nearest first; Euclidean distance. Ties keep the lower index first.
-    """
-    embeddings = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32)
-    embeddings = embeddings.reshape(len(embeddings), -1)
-    check_embeddings(embeddings)  # one NaN row would make the query its own neighbour
-    if not 0 <= query < len(embeddings):
-        raise ValueError(f"query index {query} is outside 0..{len(embeddings) - 1}")
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
-    k = min(k, len(embeddings) - 1)
-    distances = cross_distances(embeddings[query : query + 1], embeddings)[0].double()
-    distances[query] = float("inf")
-    order = np.lexsort((np.arange(len(distances)), distances.numpy()))[:k]  # stable on ties
-    return order, distances.numpy()[order]
 
 
 def nearest_prototype(
@@ -204,7 +204,7 @@ def classify_by_nearest_neighbour(
     support: torch.Tensor, support_labels: torch.Tensor, queries: torch.Tensor
 ) -> torch.Tensor:
     """Name each query by the label of its nearest support image."""
-    return support_labels[cross_distances(queries, support).argmin(1)]
+    return support_labels[nearest_neighbours(queries, support, 1).indices[:, 0]]
 
 
 CLASSIFIERS = {

@@ -15,6 +15,8 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from .neighbours import nearest_neighbours
+
 CLASS_COLOURS = plt.get_cmap("tab10").colors
 
 
@@ -319,18 +321,20 @@ def _as_rows(values) -> torch.Tensor:
 def exact_neighbour_table(embeddings, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and Euclidean distances of each item's ``k`` nearest items, itself first.
 
-    Row i starts with i at distance 0, the convention of UMAP's ``precomputed_knn``.
+    Row i starts with i at distance 0, the convention of UMAP's ``precomputed_knn``,
+    even where another item coincides with it; the others come from
+    :func:`metric_course.neighbours.nearest_neighbours` (notebook 06).
     """
-    from .distances import cross_distances
-
     rows = _as_rows(embeddings)
     if not 1 <= k <= len(rows):
         raise ValueError(f"k must lie in 1..{len(rows)} (the number of items), got {k}")
-    distances = cross_distances(rows, rows)
-    distances.fill_diagonal_(-1.0)  # each item is its own first neighbour, even among duplicates
-    nearest = distances.topk(k, dim=1, largest=False)
-    values = nearest.values.clamp(min=0)
-    return nearest.indices.numpy().astype(np.int32), values.numpy().astype(np.float32)
+    indices = torch.arange(len(rows))[:, None]
+    distances = torch.zeros(len(rows), 1)
+    if k > 1:
+        others = nearest_neighbours(rows, rows, k - 1, exclude_self=True)
+        indices = torch.cat([indices, others.indices], 1)
+        distances = torch.cat([distances, others.distances], 1)
+    return indices.numpy().astype(np.int32), distances.numpy().astype(np.float32)
 
 
 def project_umap(

@@ -34,7 +34,8 @@ import numpy as np
 import torch
 
 from .distances import check_embeddings
-from .evaluation import NeighbourSearch, retrieval_metrics
+from .evaluation import retrieval_metrics
+from .neighbours import Neighbours, nearest_neighbours
 
 INDEX_KINDS = ("flat", "ivf", "hnsw")
 INSTALL_HINT = (
@@ -205,33 +206,17 @@ def build_index(
 
 def torch_search(
     queries: torch.Tensor, gallery: torch.Tensor, k: int, max_elements: int = 2**25
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> Neighbours:
     """Exact k-nearest-neighbour search by brute force in PyTorch: (distances, indices).
 
-    Squared distances come from ‖q‖² − 2·q·g + ‖g‖² (one matrix product),
-    computed for as many queries at a time as keep the Q × G block under
-    ``max_elements`` numbers; the k smallest are kept and square-rooted.
+    The baseline notebook 07 times faiss against:
+    :func:`metric_course.neighbours.nearest_neighbours` (centred, in float32
+    at least), with as many queries at a time as keep the Q × G block under
+    ``max_elements`` distances.
     """
-    queries, gallery = torch.as_tensor(queries), torch.as_tensor(gallery)
-    if queries.ndim != 2 or gallery.ndim != 2 or queries.shape[1] != gallery.shape[1]:
-        raise ValueError(
-            f"queries (Q, D) and gallery (G, D) must share D, got {tuple(queries.shape)} "
-            f"and {tuple(gallery.shape)}"
-        )
-    check_embeddings(queries, "queries")
-    check_embeddings(gallery, "gallery")
-    if not 1 <= k <= len(gallery):
-        raise ValueError(f"k must be between 1 and the gallery size {len(gallery)}, got {k}")
-    gallery_norms = (gallery**2).sum(1)
-    step = max(1, max_elements // len(gallery))
-    distances, indices = [], []
-    for start in range(0, len(queries), step):
-        block = queries[start : start + step]
-        squared = (block**2).sum(1, keepdim=True) - 2 * block @ gallery.T + gallery_norms
-        nearest = squared.topk(k, dim=1, largest=False)
-        distances.append(nearest.values.clamp(min=0).sqrt())
-        indices.append(nearest.indices)
-    return torch.cat(distances), torch.cat(indices)
+    gallery = torch.as_tensor(gallery)
+    chunk_size = max(1, max_elements // max(len(gallery), 1))
+    return nearest_neighbours(queries, gallery, k, chunk_size=chunk_size)
 
 
 def synthetic_embeddings(
@@ -266,26 +251,6 @@ def neighbour_recall(approximate: torch.Tensor, exact: torch.Tensor) -> float:
     return found.float().mean().item()
 
 
-def faiss_neighbours(
-    embeddings: torch.Tensor, kind: str = "flat", **index_options
-) -> NeighbourSearch:
-    """A neighbour search for :func:`metric_course.evaluation.retrieval_metrics`, by faiss.
-
-    Builds one index of ``embeddings`` (see :func:`build_index`). Each query
-    asks for its k + 1 nearest items, then drops itself (or, if an
-    approximate index missed it, the farthest).
-    """
-    index = build_index(embeddings, kind, **index_options)
-
-    def search(rows: torch.Tensor, depth: int) -> torch.Tensor:
-        _, found = index.search(embeddings[rows], depth + 1)
-        not_self = found != rows[:, None]
-        not_self[not_self.all(1), -1] = False  # the query was not found: drop the farthest
-        return found[not_self].view(len(rows), depth)
-
-    return search
-
-
 def faiss_retrieval_metrics(
     embeddings: torch.Tensor,
     labels: torch.Tensor,
@@ -301,8 +266,8 @@ def faiss_retrieval_metrics(
     large to rank by brute force.
     """
     embeddings = torch.as_tensor(embeddings).float()
-    search = faiss_neighbours(embeddings, kind, **index_options)
-    return retrieval_metrics(embeddings, labels, recall_k, batch_size, neighbours=search)
+    index = build_index(embeddings, kind, **index_options)
+    return retrieval_metrics(embeddings, labels, recall_k, batch_size, index=index)
 
 
 __all__ = [
@@ -311,7 +276,6 @@ __all__ = [
     "build_index",
     "default_nlist",
     "faiss_gpu_available",
-    "faiss_neighbours",
     "faiss_retrieval_metrics",
     "import_faiss",
     "neighbour_recall",

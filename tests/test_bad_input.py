@@ -19,12 +19,12 @@ from metric_course.distances import check_embeddings, cross_distances, pairwise_
 from metric_course.distributed import launch_local
 from metric_course.evaluation import (
     embed,
-    nearest_neighbours,
     pair_distances,
     retrieval_metrics,
 )
 from metric_course.few_shot import few_shot_accuracy
 from metric_course.models import EmbeddingNet, get_device
+from metric_course.neighbours import neighbour_table
 from metric_course.recipe import Recipe, train_embedding
 from metric_course.sampling import PairDataset, PKSampler, TripletDataset
 from metric_course.search import build_index, faiss_retrieval_metrics, torch_search
@@ -266,7 +266,7 @@ def explore(embeddings=None, labels=None, images=None):
 def test_a_nan_embedding_is_never_its_own_neighbour():
     for query in (3, 7):  # the bad row itself, and another
         with pytest.raises(ValueError, match=r"NaN or infinity in embeddings: 1 of 12 rows \(7\)"):
-            nearest_neighbours(with_bad_rows(7, n=12, dim=4), query, k=3)
+            neighbour_table(with_bad_rows(7, n=12, dim=4), k=3, items=[query])
     with pytest.raises(ValueError, match=r"rows \(7\)"):
         explore(embeddings=with_bad_rows(7, n=12, dim=4))
 

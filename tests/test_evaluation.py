@@ -12,7 +12,6 @@ from metric_course.evaluation import (
     classify_by_nearest_neighbour,
     classify_by_prototypes,
     embed,
-    nearest_neighbours,
     nearest_prototype,
     pair_distances,
     retrieval_metrics,
@@ -33,13 +32,21 @@ def clustered(n_per_class=30, classes=4, dim=8, spread=1.5, seed=0):
 
 
 def brute_force_metrics(embeddings, labels, ks=(1, 5)):
-    """Leave-one-out metrics by an explicit loop over queries."""
+    """Leave-one-out metrics by an explicit loop over queries, ties counted pessimistically.
+
+    Neighbours are ranked by squared distance in float64 (exact for small whole
+    numbers), and among equal distances those of another class come first.
+    """
     n = len(labels)
+    embeddings = torch.as_tensor(embeddings).double()
     p1, rp, mapr, recall = [], [], [], {k: [] for k in ks}
     for q in range(n):
         others = [i for i in range(n) if i != q]
-        d = [float(torch.linalg.vector_norm(embeddings[q] - embeddings[i])) for i in others]
-        ranked = [others[j] for j in np.argsort(d, kind="stable")]
+        keys = [
+            (float((embeddings[q] - embeddings[i]).pow(2).sum()), int(labels[i] == labels[q]), i)
+            for i in others
+        ]
+        ranked = [i for _, _, i in sorted(keys)]
         rel = [int(labels[i] == labels[q]) for i in ranked]
         r = sum(rel)
         if r == 0:
@@ -103,6 +110,75 @@ def test_retrieval_metrics_reject_bad_input():
         retrieval_metrics(torch.zeros(4), torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match="two or more"):
         retrieval_metrics(torch.zeros(3, 2), torch.tensor([0, 1, 2]))
+
+
+def test_retrieval_metrics_refuse_fractional_labels_and_a_single_class():
+    # .long() used to cut 0.1 .. 0.3 to one class 0, and one class scored 1.00 everywhere
+    embeddings, labels = clustered(n_per_class=10, classes=4)
+    with pytest.raises(ValueError, match=r"whole class ids 0, 1, 2, …, got \[0\.1"):
+        retrieval_metrics(embeddings, labels.float() / 10)
+    with pytest.raises(ValueError, match="all 40 items have the same label"):
+        retrieval_metrics(embeddings, torch.zeros(40))
+    whole = retrieval_metrics(embeddings, labels.double())  # whole floats are class ids
+    assert whole == retrieval_metrics(embeddings, labels)
+
+
+def test_retrieval_metrics_renumber_huge_class_ids():
+    # bincount used to allocate a count for every id up to the largest (terabytes here)
+    embeddings, labels = clustered(n_per_class=10, classes=4)
+    assert retrieval_metrics(embeddings, labels * 10**12) == retrieval_metrics(embeddings, labels)
+    assert retrieval_metrics(embeddings, labels - 7) == retrieval_metrics(embeddings, labels)
+
+
+@pytest.mark.parametrize("recall_k", [(0,), (-1,), (1, 40), (2.5,), ()])
+def test_retrieval_metrics_refuse_recall_depths_outside_1_to_n_minus_1(recall_k):
+    embeddings, labels = clustered(n_per_class=10, classes=4)
+    with pytest.raises(ValueError, match=r"recall_k lists the depths k of recall@k.* 1 to 39"):
+        retrieval_metrics(embeddings, labels, recall_k=recall_k)
+
+
+def test_retrieval_metrics_refuse_empty_input():
+    with pytest.raises(ValueError, match="no items to retrieve: got 0 embeddings"):
+        retrieval_metrics(torch.empty(0, 8), torch.empty(0, dtype=torch.long))
+
+
+def test_retrieval_metrics_do_not_change_with_the_scale_of_the_embeddings():
+    # × 1e20 used to overflow every squared norm into NaN distances and NaN metrics
+    embeddings, labels = clustered(n_per_class=10, classes=4)
+    expected = retrieval_metrics(embeddings, labels)
+    for scale in (1e20, 1e-30):
+        assert retrieval_metrics(embeddings * scale, labels) == pytest.approx(expected, abs=1e-12)
+
+
+def collapsed():
+    """Every item at one point: 30 of class 0, 10 of class 1 (a network that collapsed)."""
+    return torch.ones(40, 8), (torch.arange(40) >= 30).long()
+
+
+def rounded():
+    """Clustered points rounded to whole numbers: many neighbours at equal distances."""
+    embeddings, labels = clustered(n_per_class=10, classes=4, spread=1.0)
+    return embeddings.round(), labels
+
+
+@pytest.mark.parametrize("data", [collapsed, rounded])
+def test_ties_never_depend_on_the_order_of_the_items(data):
+    embeddings, labels = data()
+    expected = brute_force_metrics(embeddings, labels)
+    for seed in range(5):
+        shuffle = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+        metrics = retrieval_metrics(embeddings[shuffle], labels[shuffle], batch_size=7)
+        for key, value in expected.items():
+            assert metrics[key] == pytest.approx(value, abs=1e-12), (seed, key)
+
+
+def test_ties_are_counted_against_the_query():
+    # All 40 items coincide: for a query of class 0, its 10 items of class 1 come first.
+    metrics = retrieval_metrics(*collapsed())
+    assert metrics["precision_at_1"] == 0.0
+    class_0 = (29 - 10) / 29  # R = 29: 10 wrong, then 19 of the 29 right ones
+    class_1 = 0.0  # R = 9: the 30 items of class 0 fill all 9 places
+    assert metrics["r_precision"] == pytest.approx((30 * class_0 + 10 * class_1) / 40)
 
 
 def test_prototype_and_nearest_neighbour_classifiers_by_hand():
@@ -189,27 +265,3 @@ def test_embed_batches_and_restores_training_mode():
     assert math.isclose(out.norm(dim=1).mean().item(), 1.0, rel_tol=1e-5)
     with pytest.raises(ValueError, match="channels, height, width"):
         embed(model, torch.rand(10, 28, 28))
-
-
-# ------------------------------------------------------------ nearest neighbours of one item
-
-
-def test_nearest_neighbours_match_a_brute_force_loop():
-    embeddings = torch.randn(25, 5, generator=torch.Generator().manual_seed(0))
-    for query in (0, 7, 24):
-        order = sorted(
-            (float((embeddings[i] - embeddings[query]).norm()), i) for i in range(25) if i != query
-        )
-        indices, distances = nearest_neighbours(embeddings, query, k=6)
-        assert indices.tolist() == [i for _, i in order[:6]]
-        assert np.allclose(distances, [d for d, _ in order[:6]], atol=1e-5)
-
-
-def test_nearest_neighbours_exclude_the_query_break_ties_by_index_and_cap_k():
-    embeddings = torch.tensor([[0.0], [1.0], [-1.0], [0.0]])  # item 3 duplicates the query
-    indices, distances = nearest_neighbours(embeddings, 0, k=10)
-    assert indices.tolist() == [3, 1, 2] and distances.tolist() == [0.0, 1.0, 1.0]
-    with pytest.raises(ValueError, match="outside"):
-        nearest_neighbours(embeddings, 4)
-    with pytest.raises(ValueError, match="at least 1"):
-        nearest_neighbours(embeddings, 0, k=0)

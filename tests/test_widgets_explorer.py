@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from metric_course.evaluation import nearest_neighbours
+from metric_course.neighbours import neighbour_table
 from metric_course.widgets import EmbeddingExplorer, class_members, locate
 
 
@@ -44,7 +44,7 @@ def test_explorer_controls_stay_in_agreement():
     assert explorer.query == 2 and explorer.position.value == 0
     explorer.index.value = 13  # class 1, position 4
     assert (explorer.class_choice.value, explorer.position.value) == (1, 4)
-    assert explorer.neighbours.tolist() == nearest_neighbours(embeddings, 13, 4)[0].tolist()
+    assert explorer.neighbours.tolist() == neighbour_table(embeddings, 4)[0][13].tolist()
     explorer.k_choice.value = 7
     assert len(explorer.neighbours) == 7
     explorer.select(29)

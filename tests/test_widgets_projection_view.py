@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from metric_course.evaluation import nearest_neighbours
+from metric_course.neighbours import nearest_neighbours
 from metric_course.widgets import (
     ProjectionView,
     class_mix,
@@ -44,7 +44,10 @@ def test_neighbour_table_matches_a_brute_force_search_row_by_row():
         )[:6]
         assert indices[query].tolist() == [other for _, other in brute]
         np.testing.assert_allclose(distances[query], [d for d, _ in brute], atol=1e-5)
-        assert indices[query].tolist() == nearest_neighbours(embeddings, query, 6)[0].tolist()
+        one = nearest_neighbours(embeddings[[query]], embeddings, 6, exclude_self=[query])
+        assert indices[query].tolist() == one.indices[0].tolist()
+    some = neighbour_table(embeddings, k=6, items=[5, 0])
+    assert some[0].tolist() == indices[[5, 0]].tolist()
 
 
 def test_neighbour_table_breaks_ties_by_lower_index_and_caps_k():

@@ -6,13 +6,13 @@ from collections.abc import Callable
 
 import torch
 
-from ..evaluation import nearest_neighbours
+from ..neighbours import neighbour_table
 from .checking import name_mistake, run_checks
 
 
 def _reference_k_nearest(embeddings: torch.Tensor, query: int, k: int) -> torch.Tensor:
 
-    return torch.as_tensor(nearest_neighbours(embeddings, query, k)[0], dtype=torch.long)
+    return torch.as_tensor(neighbour_table(embeddings, k, items=[query])[0][0], dtype=torch.long)
 
 
 def _k_nearest_mistakes(embeddings, query: int, k: int) -> list[tuple[torch.Tensor, str]]:

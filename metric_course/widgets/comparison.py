@@ -11,8 +11,8 @@ import torch
 from IPython.display import display
 from matplotlib.figure import Figure
 
-from ..evaluation import nearest_neighbours
 from ..labels import as_labels
+from ..neighbours import neighbour_table
 from .drawing import (
     as_images,
     class_name_list,
@@ -74,10 +74,11 @@ class SpaceComparison:
 
     def neighbours(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """For each space, the query's ``k`` nearest neighbours and their distances."""
-        return {
-            name: nearest_neighbours(embeddings, self.query, self.k)
+        found = {
+            name: neighbour_table(embeddings, self.k, items=[self.query])
             for name, (embeddings, _) in self.spaces.items()
         }
+        return {name: (indices[0], distances[0]) for name, (indices, distances) in found.items()}
 
     def draw(self) -> Figure:
         """One column per space: the projection on top, the neighbours' images below."""

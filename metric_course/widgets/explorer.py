@@ -16,8 +16,8 @@ import torch
 from IPython.display import display
 from matplotlib.figure import Figure
 
-from ..evaluation import nearest_neighbours
 from ..labels import as_labels
+from ..neighbours import neighbour_table
 from .drawing import (
     as_images,
     class_name_list,
@@ -163,9 +163,7 @@ class EmbeddingExplorer:
         self.output = widgets.Output()
         self.picker = QueryPicker(self.labels, self.class_names, self._update)
         self.k_choice.observe(lambda change: self._update(self.query), names="value")
-        self.query = self.picker.query
-        self.neighbours, self.distances = nearest_neighbours(self.embeddings, self.query, k)
-        self._redraw()
+        self._update(self.picker.query)
 
     @property
     def k(self) -> int:
@@ -194,7 +192,8 @@ class EmbeddingExplorer:
 
     def _update(self, query: int) -> None:
         self.query = int(query)
-        self.neighbours, self.distances = nearest_neighbours(self.embeddings, self.query, self.k)
+        indices, distances = neighbour_table(self.embeddings, self.k, items=[self.query])
+        self.neighbours, self.distances = indices[0], distances[0]
         self._redraw()
 
     def _redraw(self) -> None:

@@ -25,44 +25,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 from matplotlib.colors import to_hex
 from PIL import Image
 
-from ..distances import cross_distances
 from ..labels import as_labels
+from ..neighbours import neighbour_table
 from ..plotting import CLASS_COLOURS
 from .drawing import as_images, class_name_list
 
 _VIEW_NUMBERS = itertools.count()  # tells apart two views of the same data on one page
-
-
-def neighbour_table(embeddings, k: int = 8, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """Every item's ``k`` nearest other items: indices and Euclidean distances, both (N, k).
-
-    Row ``i`` equals ``nearest_neighbours(embeddings, i, k)``: nearest first,
-    the item itself excluded, ties broken by the lower index. Computed
-    ``chunk`` rows at a time, so memory stays at ``chunk × N`` distances.
-    """
-    embeddings = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32)
-    embeddings = embeddings.reshape(len(embeddings), -1)
-    n = len(embeddings)
-    if n < 2:
-        raise ValueError(f"neighbours need at least two items, got {n}")
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
-    k = min(k, n - 1)
-    indices = np.empty((n, k), dtype=np.int64)
-    distances = np.empty((n, k), dtype=np.float64)
-    for start in range(0, n, chunk):
-        block = cross_distances(embeddings[start : start + chunk], embeddings).double().numpy()
-        rows = np.arange(len(block))
-        block[rows, start + rows] = np.inf  # an item is not its own neighbour
-        # Sort by distance, then by index (a stable sort of index order keeps ties in it).
-        order = np.argsort(block, axis=1, kind="stable")[:, :k]
-        indices[start : start + chunk] = order
-        distances[start : start + chunk] = np.take_along_axis(block, order, axis=1)
-    return indices, distances
 
 
 def points_in_box(points, corner, opposite) -> np.ndarray:
