@@ -325,7 +325,7 @@ def contrastive_loss_all_pairs(
     r = torch.where(is_dissimilar, margin - d, d).relu_()
     # within the batch the matrix holds each pair {i, j} twice, and zeros on its diagonal
     pairs = r.numel() - len(labels) if references is None else r.numel()
-    loss = reduce(0.5 * (r * r), reducer, terms=pairs)
+    loss = 0.5 * reduce(r * r, reducer, terms=pairs)
     if stats is not None:
         with torch.no_grad():
             each_pair_once = torch.ones_like(is_dissimilar)

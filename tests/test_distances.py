@@ -4,8 +4,11 @@ import pytest
 import torch
 
 from metric_course.distances import (
+    check_distance,
     cosine_distances,
     cross_distances,
+    distance_matrix,
+    distances_to,
     paired_distances,
     pairwise_distances,
 )
@@ -133,3 +136,45 @@ def test_half_precision_is_measured_in_float32(dtype):
 def test_bad_input_raises_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def loop_cosine(queries, gallery):
+    return torch.tensor(
+        [[1 - torch.dot(q, g) / (q.norm() * g.norm()) for g in gallery] for q in queries],
+        dtype=torch.float64,
+    )
+
+
+@pytest.mark.parametrize("squared", [False, True])
+def test_distance_matrix_picked_and_paired_distances_agree_with_loops(squared):
+    x, refs = random_embeddings(seed=1), random_embeddings(n=7, seed=2, offset=3.0)
+    index = torch.randint(0, 7, (20, 3), generator=torch.Generator().manual_seed(0))
+    for distance in ("euclidean", "cosine"):
+        if distance == "cosine" and squared:
+            continue
+        within = (
+            loop_cosine(x, x) if distance == "cosine" else loop_distances(x, x, squared=squared)
+        )
+        across = (
+            loop_cosine(x, refs)
+            if distance == "cosine"
+            else loop_distances(x, refs, squared=squared)
+        )
+        torch.testing.assert_close(distance_matrix(x, None, distance, squared), within)
+        assert (distance_matrix(x, None, distance, squared).diagonal() == 0).all()
+        torch.testing.assert_close(distance_matrix(x, refs, distance, squared), across)
+        picked = distances_to(x, index, squared, references=refs, distance=distance)
+        torch.testing.assert_close(picked, across.gather(1, index))
+        torch.testing.assert_close(
+            paired_distances(x[:7], refs, squared, distance=distance), across[:7].diagonal()
+        )
+    torch.testing.assert_close(distance_matrix(x, distance="cosine"), cosine_distances(x))
+
+
+def test_an_unknown_or_squared_cosine_distance_is_explained():
+    with pytest.raises(ValueError, match="unknown distance 'cityblock'; choose one of"):
+        check_distance("cityblock")
+    with pytest.raises(ValueError, match="leave squared out"):
+        distance_matrix(random_embeddings(), distance="cosine", squared=True)
+    with pytest.raises(ValueError, match="NaN or infinity in references"):
+        distance_matrix(random_embeddings(), random_embeddings() * float("nan"))
