@@ -8,6 +8,11 @@ import base64
 import io
 import json
 import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +27,7 @@ from metric_course.widgets import (
     points_in_box,
     sprite_sheet,
 )
+from metric_course.widgets.projection_view import page_script
 
 
 def _data(n=40, dim=5, classes=4, seed=0):
@@ -155,3 +161,61 @@ def test_view_rejects_mismatched_or_broken_input():
         ProjectionView(embeddings, points, images, labels, query=40)
     with pytest.raises(ValueError, match="40 items"):
         ProjectionView(embeddings, points, images[:3], labels)
+
+
+# ------------------------------------------------------------------ the page's JavaScript file
+
+ROOT = Path(__file__).resolve().parents[1]
+NODE = shutil.which("node")
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed: no JavaScript syntax check")
+def test_the_page_script_is_valid_javascript(tmp_path):
+    check = subprocess.run(
+        [NODE, "--check", str(ROOT / "metric_course" / "widgets" / "projection_view.js")],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stderr
+    # The page as the browser gets it: the wrapped script of one view, checked the same way.
+    html = ProjectionView(*_data(n=6)).html()
+    code = re.findall(r"<script>(.*?)</script>", html, re.S)
+    assert len(code) == 1
+    (tmp_path / "page.js").write_text(code[0], encoding="utf-8")
+    check = subprocess.run([NODE, "--check", str(tmp_path / "page.js")], capture_output=True)
+    assert check.returncode == 0, check.stderr
+
+
+def test_the_page_carries_the_script_file_whole():
+    script = page_script()
+    assert script == (ROOT / "metric_course" / "widgets" / "projection_view.js").read_text("utf-8")
+    assert "function drawProjectionView(root)" in script
+    assert "</" not in script  # would end the <script> element early
+    assert script in ProjectionView(*_data(n=6)).html()
+
+
+def test_a_built_wheel_holds_the_script(tmp_path):
+    # A plain `pip install` installs the wheel setuptools builds: the .js must be in it.
+    source = tmp_path / "source"
+    shutil.copytree(
+        ROOT / "metric_course",
+        source / "metric_course",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for licence in ROOT.glob("LICEN[CS]E*"):
+        shutil.copy(licence, source / licence.name)
+    build = (
+        "import sys; from setuptools import build_meta; print(build_meta.build_wheel(sys.argv[1]))"
+    )
+    built = subprocess.run(
+        [sys.executable, "-c", build, str(tmp_path / "dist")],
+        cwd=source,
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    wheel = tmp_path / "dist" / built.stdout.strip().splitlines()[-1]
+    with zipfile.ZipFile(wheel) as archive:
+        assert "metric_course/widgets/projection_view.js" in archive.namelist()
