@@ -9,7 +9,7 @@
 The recipe's settings are chosen on a validation alphabet (``--validation``);
 then every model reported trains with ``RECIPES[--recipe]`` on all the
 alphabets a split of Omniglot background-small does not hold out
-(``metric_course.omniglot.OMNIGLOT_SPLITS``): training and validation
+(``metric_course.data.OMNIGLOT_SPLITS``): training and validation
 alphabets, all 20 drawers, a refit with the settings fixed. ``--select-on-val``
 trains on the training alphabets only and keeps the best epoch on the
 validation alphabet instead, as the notebooks do. Each is scored on
@@ -43,7 +43,13 @@ from collections.abc import Sequence
 import torch
 
 from metric_course.augmentation import RandomAffine
-from metric_course.data import ImageDataset, course_data
+from metric_course.data import (
+    OMNIGLOT_SPLITS,
+    AlphabetSplit,
+    ImageDataset,
+    course_data,
+    omniglot_course_data,
+)
 from metric_course.evaluation import embed, retrieval_metrics
 from metric_course.few_shot import (
     draw_episodes,
@@ -52,7 +58,6 @@ from metric_course.few_shot import (
     one_shot_error,
     pixel_embedding,
 )
-from metric_course.omniglot import OMNIGLOT_SPLITS, AlphabetSplit, omniglot_course_data
 from metric_course.recipe import RECIPES, Recipe, train_embedding
 from metric_course.training_classes import DEFAULT_COUNTS, training_classes_curve
 

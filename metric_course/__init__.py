@@ -3,8 +3,9 @@
 Notebooks explain each idea in a few lines of code, then import the tested
 version from here. One module per idea:
 
-- ``data``         datasets, class-disjoint splits, the download command
-- ``omniglot``     Omniglot background-small: many identities, split by alphabet
+- ``data``         a package: the data folder and checksums, the datasets (Fashion-MNIST,
+                   Omniglot background-small: many identities, split by alphabet), one
+                   resolver of class-disjoint splits, the download command
 - ``sampling``     pair and triplet datasets, the P×K batch sampler
 - ``models``       the embedding CNN and the device choice
 - ``distances``    pairwise distance matrices with finite gradients at zero

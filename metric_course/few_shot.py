@@ -22,7 +22,6 @@ Both use Euclidean distances, like the rest of the course.
 
 from __future__ import annotations
 
-import io
 import math
 import zipfile
 from collections.abc import Callable
@@ -35,9 +34,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .data.omniglot import decode_character_image, verified_omniglot_file, zip_members
 from .distances import cross_distances
 from .evaluation import CLASSIFIERS, check_embeddings_and_labels, embed
-from .omniglot import decode_character_image, verified_omniglot_file
 
 Embedding = nn.Module | Callable[[torch.Tensor], torch.Tensor]
 
@@ -73,7 +72,7 @@ def _parse_runs(archive: zipfile.ZipFile) -> list[OneShotRun]:
         return torch.from_numpy(pixels[None].astype(np.float32) / 255)
 
     runs = []
-    names = sorted({member.split("/")[0] for member in archive.namelist() if "/" in member})
+    names = sorted({member.split("/")[0] for member in zip_members(archive) if "/" in member})
     for name in names:
         lines = archive.read(f"{name}/class_labels.txt").decode().split()
         tests, trainings = lines[0::2], lines[1::2]
@@ -100,15 +99,17 @@ def load_one_shot_runs(data_dir: str | Path | None = None) -> list[OneShotRun]:
     """Lake et al.'s 20 official 20-way one-shot runs, images at 28×28 (strokes bright).
 
     Read from ``omniglot/all_runs.zip`` in the course data folder (checked
-    by MD5); see :mod:`metric_course.omniglot` for how to get it.
+    by MD5); see :mod:`metric_course.data.omniglot` for how to get it.
     """
-    return list(_runs_from(verified_omniglot_file("all_runs.zip", data_dir)))
+    return read_one_shot_runs(verified_omniglot_file("all_runs.zip", data_dir))
 
 
-def read_one_shot_runs(zip_bytes: bytes) -> list[OneShotRun]:
-    """The runs of a zip laid out like ``all_runs.zip`` (``runNN/class_labels.txt``, ...)."""
-    with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
-        return _parse_runs(archive)
+def read_one_shot_runs(path: str | Path) -> list[OneShotRun]:
+    """The runs of a zip laid out like ``all_runs.zip`` (``runNN/class_labels.txt``, ...).
+
+    Decoded once per file; a Mac's ``__MACOSX/`` entries are ignored.
+    """
+    return list(_runs_from(Path(path)))
 
 
 def pixel_embedding(images: torch.Tensor, normalize: bool = False) -> torch.Tensor:

@@ -6,7 +6,10 @@ the checksum table patched to match; no test touches the network.
 
 import gzip
 import hashlib
+import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,20 +18,27 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from metric_course import data, omniglot
+from metric_course import data
 from metric_course.data import (
     FASHION_MNIST_CLASSES,
+    OMNIGLOT_SPLITS,
     SPLITS,
+    AlphabetSplit,
+    ClassSplit,
     CorruptDatasetError,
     DatasetNotFoundError,
     ImageDataset,
+    catalogue,
     course_data,
+    fashion_mnist,
+    files,
     load_dataset,
     load_fashion_mnist,
+    omniglot,
     read_idx,
     resolve_split,
-    split_by_class,
 )
+from metric_course.data import __main__ as command_line
 
 TINY_SIZES = {"train": 30, "test": 20}  # images per split, each 4×3 pixels
 
@@ -44,7 +54,7 @@ def tiny_fashion_arrays(offset: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(offset)
     arrays = {}
     for split, n in TINY_SIZES.items():
-        images_name, labels_name = data.SPLIT_FILES[split]
+        images_name, labels_name = fashion_mnist.SPLIT_FILES[split]
         arrays[images_name] = rng.integers(0, 256, size=(n, 4, 3), dtype=np.uint8)
         arrays[labels_name] = (np.arange(n) + offset) % 10
     return arrays
@@ -66,8 +76,8 @@ def write_fashion(folder: Path, offset: int = 0, compress: bool = True) -> dict[
 def isolated(tmp_path, monkeypatch):
     """No course folder, no Debian package and checksums of the tiny files (offset 0)."""
     monkeypatch.delenv(data.DATA_ENV, raising=False)
-    monkeypatch.setattr(data, "REPO_ROOT", tmp_path / "repo")
-    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "debian")
+    monkeypatch.setattr(files, "REPO_ROOT", tmp_path / "repo")
+    monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", tmp_path / "debian")
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -75,9 +85,9 @@ def isolated(tmp_path, monkeypatch):
         name: (len(raw := idx_bytes(array)), hashlib.md5(raw).hexdigest())
         for name, array in tiny_fashion_arrays(0).items()
     }
-    monkeypatch.setattr(data, "FASHION_MNIST_FILES", table)
+    monkeypatch.setattr(fashion_mnist, "FASHION_MNIST_FILES", table)
     # `download` also fetches Omniglot's small files (tested in test_omniglot.py): no network here.
-    monkeypatch.setattr(omniglot, "download_omniglot", lambda data_dir: "Omniglot: not fetched")
+    monkeypatch.setattr(command_line, "download_omniglot", lambda data_dir: "Omniglot: not fetched")
     return tmp_path
 
 
@@ -145,7 +155,7 @@ def test_loads_tiny_files_from_the_data_dir(isolated):
     arrays = write_fashion(isolated / "mine" / "fashion-mnist")
     for split, n in TINY_SIZES.items():
         dataset = load_fashion_mnist(split, data_dir=isolated / "mine")
-        images_name, labels_name = data.SPLIT_FILES[split]
+        images_name, labels_name = fashion_mnist.SPLIT_FILES[split]
         assert dataset.images.shape == (n, 1, 4, 3)
         assert dataset.images.dtype == torch.float32
         assert dataset.labels.dtype == torch.int64
@@ -216,10 +226,10 @@ def test_a_corrupt_file_is_reported_not_skipped(isolated):
 
 def test_second_load_reuses_the_decoded_arrays(isolated, monkeypatch):
     write_fashion(isolated / "mine" / "fashion-mnist")
-    data._read_idx_cached.cache_clear()
+    fashion_mnist._read_idx_cached.cache_clear()
     calls = []
-    original = data.read_idx
-    monkeypatch.setattr(data, "read_idx", lambda *a: calls.append(a) or original(*a))
+    original = fashion_mnist.read_idx
+    monkeypatch.setattr(fashion_mnist, "read_idx", lambda *a: calls.append(a) or original(*a))
     first = load_fashion_mnist("train", data_dir=isolated / "mine")
     second = load_fashion_mnist("train", data_dir=isolated / "mine")
     assert len(calls) == 2  # images and labels, read once
@@ -233,12 +243,12 @@ def test_second_load_reuses_the_decoded_arrays(isolated, monkeypatch):
 def test_download_copies_from_the_debian_package_and_verifies(isolated, capsys):
     write_fashion(isolated / "debian")
     target = isolated / "classroom"
-    assert data.main(["download", "--data-dir", str(target)]) == 0
+    assert command_line.main(["download", "--data-dir", str(target)]) == 0
     assert "copied from" in capsys.readouterr().out
     assert sorted(p.name for p in (target / "fashion-mnist").iterdir()) == sorted(
-        f"{name}.gz" for name in data.FASHION_MNIST_FILES
+        f"{name}.gz" for name in fashion_mnist.FASHION_MNIST_FILES
     )
-    assert data.main(["download", "--data-dir", str(target)]) == 0
+    assert command_line.main(["download", "--data-dir", str(target)]) == 0
     assert "already in" in capsys.readouterr().out
     assert load_fashion_mnist("train", data_dir=target).source == str(target / "fashion-mnist")
 
@@ -248,7 +258,7 @@ def test_download_replaces_a_damaged_file(isolated):
     folder = isolated / "classroom" / "fashion-mnist"
     write_fashion(folder, compress=False)
     (folder / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01")
-    message = data.download_fashion_mnist(isolated / "classroom")
+    message = fashion_mnist.download_fashion_mnist(isolated / "classroom")
     assert "copied from" in message
     assert not (folder / "train-labels-idx1-ubyte").exists()
     assert len(load_fashion_mnist("train", data_dir=isolated / "classroom")) == 30
@@ -261,7 +271,7 @@ def test_download_falls_back_to_torchvision(isolated, monkeypatch):
         calls.append(folder)
         write_fashion(folder)
 
-    monkeypatch.setattr(data, "_download_with_torchvision", fake_torchvision_download)
+    monkeypatch.setattr(fashion_mnist, "_download_with_torchvision", fake_torchvision_download)
     dataset = load_fashion_mnist("test", data_dir=isolated / "class", download=True)
     assert [folder.parent for folder in calls] == [isolated / "class" / "fashion-mnist"]
     assert len(dataset) == TINY_SIZES["test"]
@@ -271,18 +281,20 @@ def test_a_failed_download_says_what_to_do(isolated, monkeypatch, capsys):
     def offline(folder: Path) -> None:
         raise RuntimeError("no network")
 
-    monkeypatch.setattr(data, "_download_with_torchvision", offline)
+    monkeypatch.setattr(fashion_mnist, "_download_with_torchvision", offline)
     with pytest.raises(DatasetNotFoundError, match="no network") as info:
         load_fashion_mnist("train", download=True)
     assert "sudo apt-get install dataset-fashion-mnist" in str(info.value)
-    assert data.main(["download"]) == 1
+    assert command_line.main(["download"]) == 1
     assert "python -m metric_course.data download" in capsys.readouterr().err
 
 
 def test_a_downloaded_file_that_fails_its_checksum_is_an_error(isolated, monkeypatch):
-    monkeypatch.setattr(data, "_download_with_torchvision", lambda f: write_fashion(f, offset=3))
+    monkeypatch.setattr(
+        fashion_mnist, "_download_with_torchvision", lambda f: write_fashion(f, offset=3)
+    )
     with pytest.raises(CorruptDatasetError):
-        data.download_fashion_mnist(isolated / "class")
+        fashion_mnist.download_fashion_mnist(isolated / "class")
 
 
 def folder_contents(folder: Path) -> dict[str, bytes]:
@@ -293,35 +305,39 @@ def test_an_offline_download_keeps_the_good_files(isolated, monkeypatch):
     def offline(folder: Path) -> None:
         raise OSError("no network")
 
-    monkeypatch.setattr(data, "_download_with_torchvision", offline)
+    monkeypatch.setattr(fashion_mnist, "_download_with_torchvision", offline)
     folder = isolated / "classroom" / "fashion-mnist"
     write_fashion(folder, compress=False)
     (folder / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01")
     before = folder_contents(folder)
     with pytest.raises(DatasetNotFoundError, match="no network"):
-        data.download_fashion_mnist(isolated / "classroom")
+        fashion_mnist.download_fashion_mnist(isolated / "classroom")
     assert folder_contents(folder) == before  # three good files and the damaged one, no leftovers
     assert len(load_fashion_mnist("test", data_dir=isolated / "classroom")) == TINY_SIZES["test"]
 
 
 def test_a_damaged_fresh_copy_changes_nothing(isolated, monkeypatch):
-    monkeypatch.setattr(data, "_download_with_torchvision", lambda f: write_fashion(f, offset=3))
+    monkeypatch.setattr(
+        fashion_mnist, "_download_with_torchvision", lambda f: write_fashion(f, offset=3)
+    )
     folder = isolated / "classroom" / "fashion-mnist"
     write_fashion(folder)
     (folder / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b cut")
     before = folder_contents(folder)
     with pytest.raises(CorruptDatasetError, match=r"fresh copy of t10k-images.* left as it was"):
-        data.download_fashion_mnist(isolated / "classroom")
+        fashion_mnist.download_fashion_mnist(isolated / "classroom")
     assert folder_contents(folder) == before
 
 
 def test_download_replaces_only_the_damaged_file(isolated, monkeypatch):
-    monkeypatch.setattr(data, "_download_with_torchvision", write_fashion)
+    monkeypatch.setattr(fashion_mnist, "_download_with_torchvision", write_fashion)
     folder = isolated / "classroom" / "fashion-mnist"
     write_fashion(folder, compress=False)
     (folder / "t10k-labels-idx1-ubyte").write_bytes(b"damaged")
     before = folder_contents(folder)
-    assert "downloaded with torchvision" in data.download_fashion_mnist(isolated / "classroom")
+    assert "downloaded with torchvision" in fashion_mnist.download_fashion_mnist(
+        isolated / "classroom"
+    )
     after = folder_contents(folder)
     assert after.pop("t10k-labels-idx1-ubyte.gz")  # the fresh copy, in place of the damaged one
     del before["t10k-labels-idx1-ubyte"]
@@ -329,19 +345,36 @@ def test_download_replaces_only_the_damaged_file(isolated, monkeypatch):
     assert len(load_fashion_mnist("test", data_dir=isolated / "classroom")) == TINY_SIZES["test"]
 
 
+def write_omniglot_files(folder: Path, monkeypatch) -> None:
+    """Stand-ins for Omniglot's three files in ``folder``, with their checksums patched in."""
+    folder.mkdir(parents=True)
+    table = {}
+    for name, (remote, _) in omniglot.OMNIGLOT_FILES.items():
+        (folder / name).write_bytes(name.encode())
+        table[name] = (remote, hashlib.md5(name.encode()).hexdigest())
+    monkeypatch.setattr(omniglot, "OMNIGLOT_FILES", table)
+
+
 def test_info_reports_where_the_data_is(isolated, monkeypatch, capsys):
-    monkeypatch.setattr(data, "_torchvision_ok", lambda name, split, root: False)
-    assert data.main(["info"]) == 1
-    assert "sudo apt-get install dataset-fashion-mnist" in capsys.readouterr().out
+    monkeypatch.setattr(command_line, "find_torchvision_set", lambda *args: None)
+    assert command_line.main(["info"]) == 1
+    out = capsys.readouterr().out
+    assert "sudo apt-get install dataset-fashion-mnist" in out
+    assert "Omniglot file(s) images_background_small1.zip, " in out and "three ways" in out
     write_fashion(isolated / "debian")
-    assert data.main(["info"]) == 0
+    assert command_line.main(["info"]) == 1  # Omniglot's files are still missing
     out = capsys.readouterr().out
     assert "Debian package dataset-fashion-mnist), verified" in out
+    assert "apt-get" not in out and "Omniglot file(s) images_background_small1.zip" in out
+    write_omniglot_files(isolated / "work" / "data" / "omniglot", monkeypatch)
+    assert command_line.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "all_runs.zip, verified" in out and "three ways" not in out
     assert "scikit-learn" in out and "not downloaded (--omniglot)" in out
 
 
 def test_info_reports_an_unreadable_file_instead_of_crashing(isolated, monkeypatch, capsys):
-    monkeypatch.setattr(data, "_torchvision_ok", lambda name, split, root: False)
+    monkeypatch.setattr(command_line, "find_torchvision_set", lambda *args: None)
     write_fashion(isolated / "debian")
     unreadable = isolated / "debian" / "t10k-labels-idx1-ubyte.gz"
     read_bytes = Path.read_bytes
@@ -352,10 +385,71 @@ def test_info_reports_an_unreadable_file_instead_of_crashing(isolated, monkeypat
         return read_bytes(path)
 
     monkeypatch.setattr(Path, "read_bytes", refuse)
-    assert data.main(["info"]) == 1
+    assert command_line.main(["info"]) == 1
     out = capsys.readouterr().out
     assert f"test  {unreadable} cannot be read: Permission denied" in out
     assert "train " + str(isolated / "debian") in out  # the readable split is still verified
+
+
+REPO = Path(__file__).resolve().parents[1]
+OFFLINE = "http://127.0.0.1:9"  # a proxy on the discard port: every download is refused
+
+
+def run_command_line(command: str, data_folder: Path) -> subprocess.CompletedProcess:
+    """The real ``python -m metric_course.data COMMAND`` on ``data_folder``, with no network."""
+    env = {
+        **os.environ,
+        data.DATA_ENV: str(data_folder),
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        "OMP_NUM_THREADS": "1",
+        **dict.fromkeys(["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"], OFFLINE),
+        **dict.fromkeys(["no_proxy", "NO_PROXY"], ""),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "metric_course.data", command],
+        env=env,
+        cwd=data_folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_info_and_an_offline_download_on_an_empty_folder_say_what_to_do(tmp_path):
+    """Under ``-m`` the errors raised by the data modules are caught: no traceback (issue 22)."""
+    debian = (data.DEBIAN_DIR / "train-images-idx3-ubyte.gz").exists()
+    info = run_command_line("info", tmp_path)
+    assert "Traceback" not in info.stderr, info.stderr
+    assert info.returncode == 1
+    assert "omniglot-small all_runs.zip: not found (see below)" in info.stdout
+    assert "Omniglot file(s) images_background_small1.zip, images_background_small2.zip, " in (
+        info.stdout
+    )
+    assert info.stdout.count("in one of three ways") == (1 if debian else 2)
+    download = run_command_line("download", tmp_path)
+    assert "Traceback" not in download.stderr, download.stderr
+    assert download.returncode == 1
+    assert "Omniglot: downloading https://raw.githubusercontent.com/" in download.stderr
+    assert "Get them in one of three ways" in download.stderr
+    if debian:
+        assert "Fashion-MNIST: copied from" in download.stdout
+    else:
+        assert "Fashion-MNIST: the download failed" in download.stderr
+        assert "Get it in one of three ways" in download.stderr
+
+
+def test_a_data_folder_that_is_a_file_is_a_clear_error(tmp_path, capsys):
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("")
+    for command in ("download", "info"):
+        with pytest.raises(SystemExit) as exit_info:
+            command_line.main([command, "--data-dir", str(not_a_folder)])
+        assert exit_info.value.code == 2
+        assert f"the data folder {not_a_folder} is a file" in capsys.readouterr().err
+    with pytest.raises(NotADirectoryError, match=r"notes.txt is a file, not a folder"):
+        data.download_fashion_mnist(not_a_folder / "inside")
+    with pytest.raises(NotADirectoryError, match=r"notes.txt is a file, not a folder"):
+        data.download_omniglot(not_a_folder)
 
 
 # ---------------------------------------------------------------- other datasets
@@ -376,7 +470,7 @@ def test_digits_are_always_there_in_a_fixed_split():
     assert torch.equal(load_dataset("digits").images, train.images)
     share = np.bincount(test.labels.numpy()) / np.bincount(train.labels.numpy())
     assert np.allclose(
-        share, data.DIGITS_TEST_FRACTION / (1 - data.DIGITS_TEST_FRACTION), atol=0.05
+        share, catalogue.DIGITS_TEST_FRACTION / (1 - catalogue.DIGITS_TEST_FRACTION), atol=0.05
     )
 
 
@@ -389,7 +483,7 @@ def test_a_failed_torchvision_download_is_a_clear_error(isolated, monkeypatch):
     def offline(name, split, root, download):
         raise OSError("no network") if download else RuntimeError("Dataset not found")
 
-    monkeypatch.setattr(data, "_open_torchvision", offline)
+    monkeypatch.setattr(catalogue, "_open_torchvision", offline)
     with pytest.raises(DatasetNotFoundError, match="no network"):
         load_dataset("omniglot", download=True)
 
@@ -410,11 +504,11 @@ class FakeOmniglot:
 
 
 def test_omniglot_images_are_resized_and_inverted(isolated, monkeypatch):
-    monkeypatch.setattr(data, "_open_torchvision", lambda *args, **kw: FakeOmniglot())
-    data._omniglot_arrays.cache_clear()
+    monkeypatch.setattr(catalogue, "_open_torchvision", lambda *args, **kw: FakeOmniglot())
+    catalogue._omniglot_arrays.cache_clear()
     dataset = load_dataset("omniglot", "test", data_dir=isolated)
-    data._omniglot_arrays.cache_clear()
-    assert dataset.images.shape == (4, 1, data.OMNIGLOT_SIZE, data.OMNIGLOT_SIZE)
+    catalogue._omniglot_arrays.cache_clear()
+    assert dataset.images.shape == (4, 1, omniglot.IMAGE_SIZE, omniglot.IMAGE_SIZE)
     assert dataset.images[0, 0, 0, 0] == 0  # paper is dark
     assert dataset.images[0, 0].max() > 0.9  # the stroke is bright
     assert dataset.class_names == FakeOmniglot._characters
@@ -462,11 +556,26 @@ def test_image_dataset_indexing_subsets_and_class_selection():
 
 
 def test_named_splits_hold_seven_seen_and_three_unseen_classes():
-    assert resolve_split("default") == ((0, 1, 2, 3, 4, 5, 6), (7, 8, 9))
+    assert resolve_split("default") == ClassSplit((0, 1, 2, 3, 4, 5, 6), (), (7, 8, 9))
     for name in SPLITS:
-        seen, unseen = resolve_split(name)
-        assert len(seen) == 7 and len(unseen) == 3 and set(seen) | set(unseen) == set(range(10))
-    assert resolve_split((9, 0, 4)) == ((0, 4, 9), (1, 2, 3, 5, 6, 7, 8))
+        parts = resolve_split(name)
+        assert len(parts.seen) == 7 and len(parts.unseen) == 3
+        assert set(parts.seen) | set(parts.unseen) == set(range(10))
+    assert resolve_split((9, 0, 4)).unseen == (1, 2, 3, 5, 6, 7, 8)
+    assert resolve_split((9, 0, 4, 5), val_classes=(9, 4)) == ClassSplit(
+        train=(0, 5), val=(4, 9), unseen=(1, 2, 3, 6, 7, 8)
+    )
+
+
+def test_one_resolver_splits_classes_and_alphabets_alike():
+    alphabets = ("Greek", "Greek", "Korean", "Korean", "Korean", "Latin", "Latin")
+    split = AlphabetSplit(val=("Latin",), unseen=("Korean",))
+    assert resolve_split(split, alphabets, OMNIGLOT_SPLITS) == ClassSplit(
+        train=(0, 1), val=(5, 6), unseen=(2, 3, 4)
+    )
+    assert resolve_split(split, alphabets).seen == (0, 1, 5, 6)
+    with pytest.raises(ValueError, match="at least 2 training classes"):  # Greek: 1 character
+        resolve_split(split, ("Greek", "Korean", "Korean", "Latin", "Latin"))
 
 
 @pytest.mark.parametrize(
@@ -475,20 +584,13 @@ def test_named_splits_hold_seven_seen_and_three_unseen_classes():
         ("nope", "default, unseen-tops, unseen-mixed"),
         ((0, 10), "distinct class ids in 0..9"),
         ((1, 1, 2), "distinct class ids"),
-        ((0,), "at least 2 seen and 2 unseen"),
-        (tuple(range(9)), "at least 2 seen and 2 unseen"),
+        ((0,), r"at least 2 training classes, 2 unseen ones.*\(0,\) to train"),
+        (tuple(range(9)), r"at least 2 training classes, 2 unseen ones.*\(9,\) unseen"),
     ],
 )
 def test_bad_splits_say_what_is_valid(split, message):
     with pytest.raises(ValueError, match=message):
         resolve_split(split)
-
-
-def test_split_by_class_separates_seen_from_unseen():
-    digits = load_dataset("digits", "test")
-    seen, unseen = split_by_class(digits, "unseen-tops")
-    assert seen.classes == SPLITS["unseen-tops"] and unseen.classes == (0, 2, 6)
-    assert len(seen) + len(unseen) == len(digits)
 
 
 def test_course_data_parts_are_class_disjoint():
@@ -519,9 +621,9 @@ def test_course_data_caps_are_seeded_and_nested():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"val_classes": (7, 8)}, "at least 2 of the seen classes"),
-        ({"val_classes": (3,)}, "at least 2 of the seen classes"),
-        ({"split": (0, 1, 2), "val_classes": (0, 1)}, "leaving at least 2 for training"),
+        ({"val_classes": (7, 8)}, "must be some of the seen classes"),
+        ({"val_classes": (3,)}, r"none or at least 2 validating.*\(3,\) to validate"),
+        ({"split": (0, 1, 2), "val_classes": (0, 1)}, r"at least 2 training.*\(2,\) to train"),
         ({"max_per_class": 0}, "at least 1"),
         ({"dataset": "omniglot"}, "already class-disjoint"),
         ({"split": "nope"}, "unknown split"),

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from metric_course import omniglot
+from metric_course.data import find_omniglot_file
 from metric_course.few_shot import (
     OneShotRun,
     compare_few_shot,
@@ -68,9 +68,9 @@ def png(brightness: int) -> bytes:
     return buffer.getvalue()
 
 
-def test_runs_are_read_from_the_official_layout():
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
+def write_runs_zip(path, mac_entries: bool = False):
+    """A zip laid out like all_runs.zip with one 3-way run; a Mac's zip adds ``__MACOSX/``."""
+    with zipfile.ZipFile(path, "w") as archive:
         # Black on white: a darker PNG is a brighter image once inverted.
         for c, value in ((1, 230), (2, 130), (3, 30)):
             archive.writestr(f"run01/training/class{c:02d}.png", png(value))
@@ -82,7 +82,16 @@ def test_runs_are_read_from_the_official_layout():
             "run01/test/item03.png run01/training/class01.png",
         ]
         archive.writestr("run01/class_labels.txt", "\n".join(labels) + "\n")
-    (run,) = read_one_shot_runs(buffer.getvalue())
+        if mac_entries:  # what the Finder's "Compress" adds: resource forks, not images
+            archive.writestr("__MACOSX/run01/._class_labels.txt", b"\x00\x05\x16\x07")
+            archive.writestr("__MACOSX/run01/training/._class01.png", b"\x00\x05\x16\x07")
+            archive.writestr("run01/training/._class01.png", b"\x00\x05\x16\x07")
+    return path
+
+
+@pytest.mark.parametrize("mac_entries", [False, True])
+def test_runs_are_read_from_the_official_layout(tmp_path, mac_entries):
+    (run,) = read_one_shot_runs(write_runs_zip(tmp_path / "runs.zip", mac_entries))
     assert run.name == "run01" and run.answers.tolist() == [1, 2, 0]
     assert run.training_images.shape == (3, 1, 28, 28)
     assert run.training_images[:, 0, 0, 0].tolist() == pytest.approx(
@@ -92,7 +101,7 @@ def test_runs_are_read_from_the_official_layout():
 
 
 @pytest.mark.skipif(
-    omniglot.find_omniglot_file("all_runs.zip") is None,
+    find_omniglot_file("all_runs.zip") is None,
     reason="all_runs.zip is not in the course data folder (.ci/run copies it)",
 )
 def test_the_official_runs_and_the_pixel_baseline():

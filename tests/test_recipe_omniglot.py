@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from metric_course import omniglot
 from metric_course.augmentation import RandomAffine
-from metric_course.data import course_data
+from metric_course.data import OMNIGLOT_FILES, OMNIGLOT_SPLITS, course_data, find_omniglot_file
 from metric_course.evaluation import embed
 from metric_course.few_shot import OneShotRun
 from metric_course.recipe import RECIPES, Recipe, make_loader, train_embedding
@@ -20,7 +19,7 @@ BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "omniglot.py"
 TINY_BUDGET = {"epochs": 1, "images_per_epoch": 224}
 
 needs_omniglot = pytest.mark.skipif(
-    any(omniglot.find_omniglot_file(name) is None for name in omniglot.OMNIGLOT_FILES),
+    any(find_omniglot_file(name) is None for name in OMNIGLOT_FILES),
     reason="Omniglot's files are not in the course data folder (.ci/run copies them)",
 )
 
@@ -133,7 +132,7 @@ def test_benchmark_quick_run_reports_pixels_and_every_loss():
 
 
 @needs_omniglot
-@pytest.mark.parametrize("split", list(omniglot.OMNIGLOT_SPLITS))
+@pytest.mark.parametrize("split", list(OMNIGLOT_SPLITS))
 def test_the_refit_trains_on_every_drawing_of_every_alphabet_not_held_out(split):
     refit = _benchmark().refit_training_set(split)
     data = course_data("omniglot-small", split)
