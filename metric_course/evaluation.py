@@ -154,7 +154,7 @@ def retrieval_metrics(
             index=index,
             chunk_size=batch_size,
             tie_labels=(labels[rows], labels),
-        ).indices
+        ).indices.cpu()  # searched where the embeddings are; counted here
         relevant = ((found >= 0) & (labels[found.clamp(min=0)] == labels[rows, None])).double()
         r = same_class_counts[rows].clamp(min=1)
         within_r = torch.arange(depth)[None, :] < r[:, None]

@@ -259,9 +259,10 @@ def faiss_retrieval_metrics(
     batch_size: int = 4096,
     **index_options,
 ) -> dict[str, float]:
-    """:func:`metric_course.evaluation.retrieval_metrics` with neighbours found by faiss.
+    """Retrieval metrics with neighbours found by faiss (notebook 07).
 
-    The same leave-one-out definitions and, with ``kind="flat"``, the same
+    :func:`metric_course.evaluation.retrieval_metrics` through a faiss index
+    of ``kind``: the same leave-one-out definitions and, with ``kind="flat"``, the same
     numbers; an approximate ``kind`` makes them an estimate for galleries too
     large to rank by brute force.
     """
