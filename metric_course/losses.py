@@ -14,10 +14,8 @@ Every loss is one function, and every online loss reads as the same five steps
 (:func:`_online_loss` for batch-hard and semi-hard, which share them literally):
 
 1. **validate** the batch, its options and its references once (:func:`check_batch`);
-2. **distance matrix**, ``distance="euclidean"`` (centred, exact zero diagonal,
-   finite gradient at 0: :mod:`metric_course.distances`) or ``"cosine"``,
-   1 − cos, which ``squared`` leaves alone (for unit vectors it already is
-   half the squared Euclidean distance);
+2. **distance matrix** (:func:`~metric_course.distances.distance_matrix`),
+   ``distance="euclidean"`` or ``"cosine"`` (1 − cos, which takes no ``squared``);
 3. **mine** it with :mod:`metric_course.mining`'s miners (index tables);
 4. **reduce** the per-pair or per-triplet losses, ``reducer="mean"`` over all
    of them, zeros included, or ``"non_zero"`` over the positive ones only
@@ -25,10 +23,9 @@ Every loss is one function, and every online loss reads as the same five steps
 5. **stats**, only when asked for.
 
 With ``references`` and ``reference_labels`` an online loss takes its anchors
-from the batch and its positives and negatives from another set: the
-cross-batch memory of notebook 07 (:mod:`metric_course.memory`) is the same
-loss with the memory as references. Without them the batch is its own
-reference set and an anchor is not its own positive.
+from the batch and its positives and negatives from another set: notebook 07's
+cross-batch memory (:mod:`metric_course.memory`) is the same loss with the memory
+as references. Without them the batch is its own reference set, no anchor its own positive.
 
 How these losses differ from pytorch-metric-learning (PML 2.x) defaults:
 
@@ -127,11 +124,16 @@ def check_margin(margin: float) -> None:
         raise ValueError(f"the margin must be positive and finite (a number > 0), got {margin}")
 
 
+def check_reducer(reducer: str) -> None:
+    """Raise ``ValueError`` unless ``reducer`` is one of ``REDUCERS``."""
+    if reducer not in REDUCERS:
+        raise ValueError(f"unknown reducer {reducer!r}; choose one of {', '.join(REDUCERS)}")
+
+
 def check_options(distance: str, reducer: str, squared: bool = False) -> None:
     """Raise ``ValueError`` unless ``distance``, ``reducer`` and ``squared`` fit together."""
     check_distance(distance, squared)
-    if reducer not in REDUCERS:
-        raise ValueError(f"unknown reducer {reducer!r}; choose one of {', '.join(REDUCERS)}")
+    check_reducer(reducer)
 
 
 def check_batch(
@@ -189,6 +191,7 @@ def reduce(
     terms (and positive ones) ``losses`` stands for when it does not hold them
     one by one: a matrix that holds each pair twice, or batch-all's sum.
     """
+    check_reducer(reducer)
     if reducer == "mean":
         count = losses.numel() if terms is None else terms
     else:

@@ -229,6 +229,8 @@ def test_the_reducer_divides_by_all_terms_or_by_the_positive_ones():
     assert reduce(torch.tensor(3.0), "non_zero", terms=6, non_zero=2) == 1.5  # batch-all's sum
     nothing = reduce(torch.zeros(0, requires_grad=True), "non_zero")
     assert nothing == 0 and nothing.requires_grad
+    with pytest.raises(ValueError, match="unknown reducer 'median'; choose one of mean, non_zero"):
+        reduce(losses, "median")
 
 
 # ---------------------------------------------------------------- against PML
