@@ -51,6 +51,7 @@ import torch
 
 from .catalogue import dataset_key, load_dataset
 from .dataset import ImageDataset, cap_per_class, check_class_ids
+from .fashion_mnist import FASHION_MNIST_CLASSES
 from .omniglot import alphabet_of, load_omniglot_small
 
 DEFAULT_SEEN_CLASSES: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
@@ -112,14 +113,15 @@ def _ids(ids: tuple[int, ...]) -> str:
 
 def resolve_split(
     split: str | Sequence[int] | AlphabetSplit,
-    groups: Sequence[Hashable] = tuple(range(10)),
+    groups: Sequence[Hashable] = tuple(range(len(FASHION_MNIST_CLASSES))),
     named: Mapping[str, Sequence[int] | AlphabetSplit] = SPLITS,
     val_classes: Sequence[int] = (),
 ) -> ClassSplit:
     """The train, val and unseen class ids of a split, of classes or of alphabets alike.
 
     ``groups[c]`` is what the split speaks of for class ``c``: the class
-    itself for a 10-class dataset (the default), its alphabet for Omniglot.
+    itself for a 10-class dataset (the default: Fashion-MNIST's classes), its
+    alphabet for Omniglot.
     ``split`` is a name of ``named`` (:data:`SPLITS`, :data:`OMNIGLOT_SPLITS`)
     or what it names: a tuple of seen class ids, of which ``val_classes``
     validate; or an :class:`AlphabetSplit`, whose own ``val`` alphabets
