@@ -43,7 +43,6 @@ from .omniglot import (
     verified_omniglot_file,
 )
 from .splits import (
-    DEFAULT_SEEN_CLASSES,
     OMNIGLOT_SPLITS,
     SPLITS,
     TEST_SEEN_DRAWERS,
@@ -59,7 +58,6 @@ __all__ = [
     "DATASET_NAMES",
     "DATA_ENV",
     "DEBIAN_DIR",
-    "DEFAULT_SEEN_CLASSES",
     "DIGIT_CLASSES",
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_FILES",
