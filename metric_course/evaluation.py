@@ -25,7 +25,7 @@ import torch
 from sklearn.metrics import roc_auc_score, roc_curve
 from torch import nn
 
-from .distances import check_embeddings, cross_distances
+from .distances import check_embeddings
 from .labels import as_labels
 from .neighbours import NeighbourIndex, nearest_neighbours
 
@@ -189,8 +189,8 @@ def nearest_prototype(
     """
     classes = support_labels.unique()
     prototypes = torch.stack([support[support_labels == c].mean(0) for c in classes])
-    nearest = cross_distances(queries, prototypes).min(1)
-    return nearest.values, classes[nearest.indices]
+    nearest = nearest_neighbours(queries, prototypes, 1)
+    return nearest.distances[:, 0], classes[nearest.indices[:, 0]]
 
 
 def classify_by_prototypes(

@@ -35,8 +35,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from .data.omniglot import decode_character_image, verified_omniglot_file, zip_members
-from .distances import cross_distances
 from .evaluation import CLASSIFIERS, check_embeddings_and_labels, embed
+from .neighbours import nearest_neighbours
 
 Embedding = nn.Module | Callable[[torch.Tensor], torch.Tensor]
 
@@ -161,8 +161,8 @@ def one_shot_error(embedding: Embedding, runs: list[OneShotRun] | None = None) -
     to_vectors = _embedder(embedding)
     errors = []
     for run in runs:
-        distances = cross_distances(to_vectors(run.test_images), to_vectors(run.training_images))
-        named = distances.argmin(1).cpu()
+        found = nearest_neighbours(to_vectors(run.test_images), to_vectors(run.training_images), 1)
+        named = found.indices[:, 0].cpu()
         errors.append((named != run.answers).sum().item() / len(run.answers))
     return OneShotResult(tuple(errors))
 

@@ -194,6 +194,19 @@ def test_prototype_and_nearest_neighbour_classifiers_by_hand():
     assert distances.tolist() == pytest.approx([0.9, 4.0, math.sqrt(17)], abs=1e-5)
 
 
+@pytest.mark.parametrize("scale", [1e20, 1e-30])
+def test_the_classifiers_do_not_change_with_the_scale_of_the_embeddings(scale):
+    # × 1e20 used to overflow every squared norm: NaN distances, and every query named class 0
+    support, support_labels = clustered(n_per_class=5, classes=4, seed=3)
+    queries, _ = clustered(n_per_class=5, classes=4, seed=4)
+    for classify in (classify_by_prototypes, classify_by_nearest_neighbour):
+        expected = classify(support, support_labels, queries)
+        assert torch.equal(classify(support * scale, support_labels, queries * scale), expected)
+    distances, _ = nearest_prototype(support * scale, support_labels, queries * scale)
+    expected, _ = nearest_prototype(support, support_labels, queries)
+    torch.testing.assert_close(distances / scale, expected)
+
+
 def test_few_shot_accuracy_perfect_and_chance():
     separated, labels = clustered(n_per_class=25, classes=5, spread=0.01)
     result = few_shot_accuracy(separated, labels, n_way=5, k_shot=1, episodes=50)
