@@ -1,4 +1,4 @@
-"""Cross-batch memory: mining pairs and triplets beyond the current batch.
+"""Cross-batch memory (notebook 07): mining pairs and triplets beyond the current batch.
 
 Online mining finds its pairs and triplets inside one batch, so the hardest
 negative it can find is only as hard as the batch is big. Wang, Zhang,

@@ -1,4 +1,4 @@
-"""Mining: which pairs and triplets a labelled batch holds, and which of them to learn from.
+"""Mining (notebook 04): which pairs and triplets a batch holds, and which to learn from.
 
 Online mining never loops over the batch: it builds one distance matrix and
 asks questions of it with masks. For a batch with labels ``y``:
