@@ -4,8 +4,12 @@ A face recogniser trained on seven people learns what tells *those seven*
 apart; trained on thousands it learns what tells *anyone* apart. The
 training-classes curve measures this: the same network, loss and number of
 training images, trained on more and more characters (identities), each time
-scored on alphabets it never saw. Only the number of classes changes, so the
-curve shows what variety of identities buys, not what more images buy.
+scored on alphabets it never saw. :func:`training_classes_curve` adds
+characters with all their drawings, so identities and distinct images grow
+together; :func:`identities_curve` holds the distinct drawings fixed and only
+splits them differently (7 characters × 16 drawings, ..., 56 × 2), so it
+answers FaceNet's question: more identities, or more photos of each?
+Notebook 05 draws the second; docs/recipe.md reports the first.
 """
 
 from __future__ import annotations
@@ -14,13 +18,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from .data import CourseData
+from .data import CourseData, ImageDataset
 from .evaluation import embed, retrieval_metrics
 from .few_shot import OneShotRun, load_one_shot_runs, one_shot_error
 from .recipe import Recipe, train_embedding
 
 DEFAULT_COUNTS: tuple[int | None, ...] = (7, 15, 30, 60, 120, None)
+# characters × drawings of each: always 112 distinct training drawings
+DEFAULT_SHAPES: tuple[tuple[int, int], ...] = ((7, 16), (14, 8), (28, 4), (56, 2))
 
 
 def nested_class_subsets(
@@ -76,6 +83,77 @@ def training_classes_curve(
         rows.append(
             {
                 "classes": len(classes),
+                "images": len(train),
+                "map_at_r": unseen["map_at_r"],
+                "one_shot_error": one_shot_error(result.model, runs).mean_error,
+                "seconds": result.seconds,
+            }
+        )
+    return rows
+
+
+def fixed_drawings_subset(
+    train: ImageDataset, characters: int, drawings: int, seed: int = 0
+) -> ImageDataset:
+    """``characters`` classes of ``train`` with ``drawings`` images of each.
+
+    Classes come from :func:`nested_class_subsets` and each class's images
+    from one seeded shuffle, so a larger shape keeps the smaller one's
+    classes, and fewer drawings are the first of the more.
+    """
+    if drawings < 2:
+        raise ValueError(
+            f"drawings must be at least 2 (an anchor needs a positive), got {drawings}"
+        )
+    (classes,) = nested_class_subsets(train.classes, (characters,), seed)
+    counts = torch.bincount(train.labels)[list(classes)]
+    if counts.min() < drawings:
+        raise ValueError(
+            f"{characters} classes × {drawings} images: a chosen class has only "
+            f"{counts.min().item()} images; ask for at most {counts.min().item()} drawings"
+        )
+    order = torch.from_numpy(np.random.default_rng(seed).permutation(len(train)))
+    keep = []
+    for c in classes:
+        members = order[train.labels[order] == c]
+        keep.append(members[:drawings])
+    return train.subset(torch.sort(torch.cat(keep)).values)
+
+
+def identities_curve(
+    data: CourseData,
+    shapes: Sequence[tuple[int, int]] = DEFAULT_SHAPES,
+    recipe: Recipe | None = None,
+    loss: str = "batch_hard",
+    seed: int = 0,
+    runs: list[OneShotRun] | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = False,
+) -> list[dict[str, float]]:
+    """The same distinct drawings split into more or fewer identities; one model per shape.
+
+    Each shape ``(characters, drawings)`` trains on :func:`fixed_drawings_subset`
+    of ``data.train``, validated on ``data.val``, with batches of P = the
+    recipe's ``batch_images // drawings`` characters (all of them when fewer)
+    × K = ``drawings``: every batch holds every drawing of its characters, so
+    with the default shapes (112 drawings each) every batch is the whole
+    training set, the steps are the same and only the labels differ. Rows as
+    in :func:`training_classes_curve`, with ``drawings`` (per character) added.
+    """
+    recipe = recipe or Recipe()
+    runs = load_one_shot_runs() if runs is None else runs
+    rows = []
+    for characters, drawings in shapes:
+        train = fixed_drawings_subset(data.train, characters, drawings, seed)
+        shaped = recipe.with_changes(p=max(2, recipe.batch_images // drawings))
+        result = train_embedding(
+            loss, train, data.val, shaped, seed, cache_dir=cache_dir, progress=progress
+        )
+        unseen = retrieval_metrics(embed(result.model, data.test_unseen), data.test_unseen.labels)
+        rows.append(
+            {
+                "classes": characters,
+                "drawings": drawings,
                 "images": len(train),
                 "map_at_r": unseen["map_at_r"],
                 "one_shot_error": one_shot_error(result.model, runs).mean_error,

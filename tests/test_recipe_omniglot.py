@@ -13,7 +13,12 @@ from metric_course.evaluation import embed
 from metric_course.few_shot import OneShotRun
 from metric_course.recipe import RECIPES, Recipe, make_loader, train_embedding
 from metric_course.sampling import PKSampler
-from metric_course.training_classes import nested_class_subsets, training_classes_curve
+from metric_course.training_classes import (
+    fixed_drawings_subset,
+    identities_curve,
+    nested_class_subsets,
+    training_classes_curve,
+)
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "omniglot.py"
 TINY_BUDGET = {"epochs": 1, "images_per_epoch": 224}
@@ -112,6 +117,55 @@ def test_the_training_classes_curve_trains_one_model_per_count(small_omniglot):
     rows = training_classes_curve(small_omniglot, (7, None), recipe, runs=[run])
     assert [row["classes"] for row in rows] == [7, len(small_omniglot.train_classes)]
     assert rows[0]["images"] == 7 * 8 and rows[1]["images"] == len(small_omniglot.train)
+    for row in rows:
+        assert 0 <= row["map_at_r"] <= 1 and row["one_shot_error"] in (0.0, 0.5, 1.0)
+
+
+@needs_omniglot
+def test_fixed_drawings_subsets_hold_the_drawings_and_nest(small_omniglot):
+    train = small_omniglot.train
+    few = fixed_drawings_subset(train, 7, 8)
+    many = fixed_drawings_subset(train, 28, 2)
+    for subset, characters, drawings in ((few, 7, 8), (many, 28, 2)):
+        assert len(subset) == characters * drawings
+        assert (
+            torch.bincount(subset.labels)[list(subset.classes)].tolist() == [drawings] * characters
+        )
+    assert set(few.classes) < set(many.classes)  # more identities keep the fewer ones
+    fewer = fixed_drawings_subset(train, 7, 4)
+    kept = {tuple(image.flatten().tolist()) for image in few.images}
+    assert all(tuple(image.flatten().tolist()) in kept for image in fewer.images)
+    with pytest.raises(ValueError, match="at most 8"):
+        fixed_drawings_subset(train, 7, 9)
+    with pytest.raises(ValueError, match="at least 2"):
+        fixed_drawings_subset(train, 7, 1)
+
+
+@needs_omniglot
+def test_the_identities_curve_holds_the_drawings_and_fills_every_batch(small_omniglot, monkeypatch):
+    import metric_course.training_classes as curve_module
+
+    run = OneShotRun(
+        "tiny",
+        small_omniglot.test_unseen.images[[0, 4]],
+        small_omniglot.test_unseen.images[[5, 1]],
+        torch.tensor([1, 0]),
+    )
+    recipe = RECIPES["omniglot-notebook"].with_changes(**TINY_BUDGET)
+    shapes_trained = []
+    train_embedding_itself = curve_module.train_embedding
+
+    def spy(loss, train, val, shaped, *args, **kwargs):
+        shapes_trained.append((shaped.p, shaped.batch_images // shaped.p, len(train.classes)))
+        return train_embedding_itself(loss, train, val, shaped, *args, **kwargs)
+
+    monkeypatch.setattr(curve_module, "train_embedding", spy)
+    rows = identities_curve(small_omniglot, ((7, 8), (28, 2)), recipe, runs=[run])
+    assert [(row["classes"], row["drawings"], row["images"]) for row in rows] == [
+        (7, 8, 56),
+        (28, 2, 56),
+    ]
+    assert shapes_trained == [(14, 8, 7), (56, 2, 28)]  # K = every drawing; P capped by make_loader
     for row in rows:
         assert 0 <= row["map_at_r"] <= 1 and row["one_shot_error"] in (0.0, 0.5, 1.0)
 
