@@ -318,8 +318,10 @@ class AnchorTriplets:
     ``categories[j]`` says what sample ``j`` is as the negative of the pair
     (``mining.EASY``, ``SEMI_HARD``, ``HARD``, or ``INVALID`` for the anchor's
     own class). ``hardest_negative`` is batch-hard's choice (the nearest
-    negative); ``semi_hard_negative`` is FaceNet's (the nearest negative not
-    closer than the positive), ``None`` when every negative is closer.
+    negative); ``semi_hard_negative`` the semi-hard rule's (TensorFlow's reading
+    of FaceNet: the nearest negative not closer than the positive), ``None``
+    when every negative is closer (TensorFlow's loss then falls back to the
+    farthest negative).
     """
 
     anchor: int

@@ -3,6 +3,7 @@
 What it shows is mined by ``mining.anchor_triplets`` (tested in test_mining.py).
 """
 
+import matplotlib
 import matplotlib.pyplot as plt
 import pytest
 import torch
@@ -68,4 +69,25 @@ def test_chooser_follows_its_controls(batch):
 def test_description_says_when_semi_hard_falls_back():
     distances = torch.tensor([[0.0, 0.9, 0.2, 0.3], [0.9, 0, 1, 1], [0.2, 1, 0, 1], [0.3, 1, 1, 0]])
     view = anchor_triplets(distances, torch.tensor([0, 0, 1, 2]), 0, margin=0.2)
-    assert "falls back" in describe_anchor_triplets(view, distances, NAMES)
+    text = describe_anchor_triplets(view, distances, NAMES)
+    assert "falls back to the farthest negative" in text and "TensorFlow" in text
+    assert "FaceNet's rule" not in text  # the fall-back is TensorFlow's, not FaceNet's
+
+
+def test_figure_tells_close_distances_apart_and_keeps_category_colours_for_categories():
+    # d(a, p) = 0.516 and the semi-hard negative's 0.519 both read 0.52 with two digits
+    distances = torch.tensor(
+        [[0.0, 0.516, 0.519, 0.43], [0.516, 0, 1, 1], [0.519, 1, 0, 1], [0.43, 1, 1, 0]]
+    )
+    labels = torch.tensor([0, 0, 1, 2])
+    view = anchor_triplets(distances, labels, 0, margin=0.05)
+    images = torch.rand(4, 1, 8, 8)
+    fig = draw_anchor_triplets(view, distances, labels, images, NAMES[:3])
+    texts = [t.get_text() for ax in fig.axes for t in [*ax.texts, ax.title]]
+    texts += [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().texts]
+    joined = "\n".join(texts)
+    assert "d = 0.519" in joined and "d(a, p) = 0.516" in joined
+    names = [t for ax in fig.axes for t in ax.texts if t.get_text() in NAMES]
+    category = {matplotlib.colors.to_hex(c) for c in ("tab:red", "tab:orange", "0.6", "tab:blue")}
+    assert names and all(matplotlib.colors.to_hex(t.get_color()) not in category for t in names)
+    plt.close(fig)

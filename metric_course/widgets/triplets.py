@@ -24,7 +24,6 @@ from ..mining import (
     AnchorTriplets,
     anchor_triplets,
 )
-from ..plotting import class_colour
 from .drawing import show_in
 
 CATEGORY_COLOURS = {HARD: "tab:red", SEMI_HARD: "tab:orange", EASY: "0.6"}
@@ -123,7 +122,7 @@ def draw_anchor_triplets(
         s=80,
         color="tab:blue",
         zorder=4,
-        label=f"positive p: d(a, p) = {d_ap:.2f}",
+        label=f"positive p: d(a, p) = {d_ap:.3f}",
     )
     ax.scatter(0, 0, s=260, marker="*", color="black", zorder=5, label="anchor a")
     picks = {view.hardest_negative: "batch-hard"}
@@ -154,7 +153,7 @@ def draw_anchor_triplets(
             ha="center",
             va="center",
             fontsize=9,
-            color=class_colour(label),
+            color="0.2",  # not a category colour: those say hard, semi-hard, easy, positive
             fontweight="bold",
         )
     ax.set_xlim(-limit, limit)
@@ -175,13 +174,13 @@ def draw_anchor_triplets(
             (view.hardest_negative, "batch-hard negative", "black"),
         ]
         if view.semi_hard_negative is not None:
-            shown.append((view.semi_hard_negative, "semi-hard negative (FaceNet)", "black"))
+            shown.append((view.semi_hard_negative, "semi-hard rule's negative", "black"))
         for slot, (index, role, colour) in zip(
             ((0, 2), (0, 3), (1, 2), (1, 3)), shown, strict=False
         ):
             category = view.categories[index]
             kind = f", {CATEGORY_NAMES[category]}" if category != INVALID else ""
-            distance = "" if index == view.anchor else f"\nd = {radius[index]:.2f}{kind}"
+            distance = "" if index == view.anchor else f"\nd = {radius[index]:.3f}{kind}"
             ax_image = fig.add_subplot(grid[slot])
             ax_image.imshow(images[index], cmap="gray_r", vmin=0, vmax=1)
             ax_image.set_title(
@@ -203,7 +202,11 @@ def describe_anchor_triplets(view: AnchorTriplets, distances, class_names: Seque
         f"(d = {distances[view.anchor, view.hardest_negative]:.3f}); "
     )
     if view.semi_hard_negative is None:
-        return text + "every negative is closer than the positive, so FaceNet's rule falls back."
+        return text + (
+            "every negative is closer than the positive, so the semi-hard rule falls back to the "
+            "farthest negative, a hard one (TensorFlow's TripletSemiHardLoss does this; FaceNet "
+            "does not say)."
+        )
     return text + (
         f"the semi-hard rule (TensorFlow's reading of FaceNet) picks #{view.semi_hard_negative} "
         f"(d = {distances[view.anchor, view.semi_hard_negative]:.3f})."
