@@ -170,7 +170,7 @@ def nearest_neighbours(
     if index is None:  # one centre and one power-of-two unit for every block
         low = torch.minimum(queries.amin(0), gallery.amin(0))
         high = torch.maximum(queries.amax(0), gallery.amax(0))
-        centre = (low + high) / 2
+        centre = low / 2 + high / 2  # (low + high) / 2 would overflow near 3.4e38
         spread = torch.maximum((high - centre).max(), (centre - low).max())
         unit = torch.ldexp(torch.ones_like(spread), torch.frexp(spread).exponent)
         unit = torch.where(spread > 0, unit, 1.0)

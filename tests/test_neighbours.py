@@ -83,6 +83,8 @@ def test_a_shift_a_scale_or_half_precision_changes_no_neighbour():
         assert torch.equal(scaled.indices, expected)
         unscaled = nearest_neighbours(queries, gallery, 10).distances
         torch.testing.assert_close(scaled.distances / scale, unscaled)
+    far = nearest_neighbours(queries * 1e37 + 2e38, gallery * 1e37 + 2e38, 10)  # near float32's max
+    assert torch.equal(far.indices, brute_force(queries * 1e37 + 2e38, gallery * 1e37 + 2e38, 10))
     half_q, half_g = (queries * 100).half(), (gallery * 100).half()  # norms about 250
     half = nearest_neighbours(half_q, half_g, 10)
     assert half.distances.dtype == torch.float32 and torch.isfinite(half.distances).all()
