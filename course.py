@@ -3,6 +3,7 @@
 
     python3 course.py lab     # install everything, then open the notebooks in JupyterLab
     python3 course.py test    # install everything, then run the unit tests and the notebooks
+    python3 course.py site    # install everything, then build the website into artifacts/site
 
 Both create a virtual environment in ``.venv`` (once; rebuilt when it has no
 pip or was made by another Python), install the course package with its
@@ -36,6 +37,24 @@ CHROMIUM = Path("/usr/bin/chromium")
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # Colab's ipywidgets, beside the environment: tests/test_ipywidgets7.py runs the widget tests on it.
 IPYWIDGETS7 = ROOT / "build" / "ipywidgets7"
+# The website (docs/site.md): the book's configuration and npm packages in site/, the files the
+# pages load copied into SITE_STATIC (site/_config.yml's html_static_path), the pages in SITE_OUT.
+SITE = ROOT / "site"
+SITE_STATIC = ROOT / "build" / "site-static"
+SITE_OUT = ROOT / "artifacts" / "site"
+# What the pages load instead of CDNs: (in site/node_modules, in the site's _static/).
+SITE_ASSETS = [
+    ("requirejs/require.js", "require.js"),  # its MIT licence is in its header
+    ("mathjax/es5/tex-chtml.js", "mathjax/tex-chtml.js"),
+    ("mathjax/LICENSE", "mathjax/LICENSE"),
+    ("mathjax/es5/input", "mathjax/input"),  # TeX extensions MathJax loads when a page needs them
+    ("mathjax/es5/output", "mathjax/output"),  # its fonts
+    ("mathjax/es5/ui", "mathjax/ui"),  # its right-click menu
+    ("mathjax/es5/a11y", "mathjax/a11y"),
+    ("@jupyter-widgets/html-manager/dist", "html-manager"),  # draws the saved ipywidgets
+]
+SITE_ASSETS_LEFT_OUT = ("*.map", "embed.js", "libembed-amd.js")  # source maps, unused bundles
+JUPYTER_BOOK = "import sys; from jupyter_book.cli.main import main; sys.exit(main())"
 
 
 def run(*command: str | Path, check: bool = True, env: dict | None = None) -> int:
@@ -134,7 +153,7 @@ def apt_install(*packages: str) -> bool:
 
 
 def pip_commands(
-    python: Path, with_browser: bool, cpu: bool, here: bool = False
+    python: Path, with_browser: bool, cpu: bool, here: bool = False, with_site: bool = False
 ) -> list[list[str | Path]]:
     """The pip commands that install the course (PyTorch's CPU build first when ``cpu``).
 
@@ -144,7 +163,7 @@ def pip_commands(
     commands = [] if here else [[*pip, "--upgrade", "pip"]]
     if cpu:
         commands.append([*pip, "torch", "torchvision", "--index-url", TORCH_CPU_INDEX])
-    extras = "dev,browser" if with_browser else "dev"
+    extras = ",".join(["dev", *["browser"] * with_browser, *["site"] * with_site])
     commands.append([*pip, "-e", f".[{extras}]"])
     if with_browser and not (IPYWIDGETS7 / "ipywidgets").is_dir():
         pins = ("ipywidgets==7.7.1", "ipython_genutils==0.2.0")
@@ -152,7 +171,9 @@ def pip_commands(
     return commands
 
 
-def setup(with_browser: bool, cpu: bool = False, here: bool = False) -> Path:
+def setup(
+    with_browser: bool, cpu: bool = False, here: bool = False, with_site: bool = False
+) -> Path:
     """Install the course and its data; returns the Python of the environment used."""
     check_python()
     if here:
@@ -160,8 +181,10 @@ def setup(with_browser: bool, cpu: bool = False, here: bool = False) -> Path:
         print(f"installing into the active environment of {python}")
     else:
         python = create_venv()
-    for command in pip_commands(python, with_browser, cpu, here):
+    for command in pip_commands(python, with_browser, cpu, here, with_site):
         run(*command)
+    if with_site and not shutil.which("npm") and not apt_install("npm"):
+        print("note: without npm (Node.js) the website cannot be built (python3 course.py site).")
     if not DEBIAN_DATA.exists() and not apt_install("dataset-fashion-mnist"):
         # No Debian package: fetch the files into data/ (verified; nothing when already there).
         if run(python, "-m", "metric_course.data", "download", check=False) != 0:
@@ -197,11 +220,67 @@ def pytest_command(python: Path, device: str, pytest_args: list[str]) -> tuple[l
     return command, env
 
 
+def build_site(python: Path) -> int:
+    """Build the website of the executed notebooks into ``artifacts/site``; 0 when it built.
+
+    No notebook is run: the pages show the outputs saved in the notebooks, the
+    ones nbval checked. MathJax, require.js and the ipywidgets HTML manager come
+    from npm (pinned in site/package-lock.json) and are served by the site itself,
+    so its pages need no network. Any Sphinx warning (a broken link, a missing
+    heading anchor) fails the build.
+    """
+    npm = shutil.which("npm")
+    if npm is None:
+        print("the website needs npm (Node.js): apt-get install npm, or https://nodejs.org")
+        return 1
+    shutil.rmtree(SITE_OUT, ignore_errors=True)
+    installed = SITE / "node_modules" / ".package-lock.json"
+    lock = SITE / "package-lock.json"
+    if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:
+        status = run(
+            npm, "ci", "--prefix", SITE, "--no-audit", "--no-fund", "--ignore-scripts", check=False
+        )
+        if status != 0:
+            return status
+    shutil.rmtree(SITE_STATIC, ignore_errors=True)
+    for source, target in SITE_ASSETS:
+        source, target = SITE / "node_modules" / source, SITE_STATIC / target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns(*SITE_ASSETS_LEFT_OUT))
+        else:
+            shutil.copy2(source, target)
+    book = ["--config", SITE / "_config.yml", "--toc", SITE / "_toc.yml"]
+    output = ROOT / "build" / "site"
+    status = run(
+        python,
+        "-c",
+        JUPYTER_BOOK,
+        "build",
+        ROOT,
+        *book,
+        "--path-output",
+        output,
+        "--all",
+        "-W",
+        "--keep-going",
+        check=False,
+    )
+    if status != 0:
+        return status
+    shutil.copytree(output / "_build" / "html", SITE_OUT)
+    print(
+        f"website built: open {SITE_OUT / 'index.html'} (or serve it: "
+        f"python3 -m http.server --directory {SITE_OUT.relative_to(ROOT)})"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("command", choices=["lab", "test", "setup"])
+    parser.add_argument("command", choices=["lab", "test", "setup", "site"])
     parser.add_argument(
         "pytest_args", nargs="*", help="extra arguments for pytest (after 'test --')"
     )
@@ -220,7 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        python = setup(with_browser=args.command == "test", cpu=args.cpu, here=args.here)
+        python = setup(
+            with_browser=args.command == "test",
+            cpu=args.cpu,
+            here=args.here,
+            with_site=args.command in ("test", "site"),
+        )
     except subprocess.CalledProcessError as error:
         command = " ".join(str(part) for part in error.cmd)
         print(f"setup stopped: `{command}` failed (exit status {error.returncode}); see above.")
@@ -229,9 +313,13 @@ def main(argv: list[str] | None = None) -> int:
         # JupyterLab refuses to start as root (containers, CI) unless told it is on purpose.
         as_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
         return run(python, "-m", "jupyter", "lab", "notebooks", *as_root, check=False)
+    if args.command == "site":
+        return build_site(python)
     if args.command == "test":
+        # The site first, so the browser test of its pages (tests/test_site.py) sees this build.
+        site = build_site(python) if shutil.which("npm") else 0
         command, env = pytest_command(python, args.device, args.pytest_args)
-        return run(*command, check=False, env=env)
+        return run(*command, check=False, env=env) or site
     return 0
 
 

@@ -7,6 +7,7 @@ by a stand-in for ``subprocess.run``: nothing is installed here.
 import ast
 import fnmatch
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -261,9 +262,9 @@ def test_here_installs_into_the_active_environment(as_root_on_debian, monkeypatc
 
 
 def pyproject_requirements() -> list[str]:
-    """The requirements of pyproject's dependencies and its dev and browser extras."""
+    """The requirements of pyproject's dependencies and its dev, browser and site extras."""
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    lists = re.findall(r"^(?:dependencies|dev|browser) = \[(.*?)\]", text, re.M | re.S)
+    lists = re.findall(r"^(?:dependencies|dev|browser|site) = \[(.*?)\]", text, re.M | re.S)
     return [req for body in lists for req in re.findall(r'^\s*"([^"]+)"', body, re.M)]
 
 
@@ -311,3 +312,47 @@ def test_a_plain_install_ships_every_subpackage():
     ]
     missing = [p for p in packages if not any(fnmatch.fnmatch(p, pat) for pat in patterns)]
     assert len(packages) >= 3 and not missing, f"pyproject.toml does not ship {missing}"
+
+
+# ------------------------------------------------------------------ the website (course.py site)
+
+
+def test_site_without_npm_says_how_to_get_it(monkeypatch, recorder, capsys):
+    monkeypatch.setattr(course.shutil, "which", lambda name: None)
+    assert course.build_site(Path("/venv/bin/python")) == 1
+    assert "the website needs npm (Node.js): apt-get install npm" in capsys.readouterr().out
+    assert recorder.calls == []
+
+
+def test_site_installs_the_site_extra_and_builds(monkeypatch, recorder):
+    built = []
+    monkeypatch.setattr(course, "build_site", lambda python: built.append(python) or 0)
+    monkeypatch.setattr(course, "DEBIAN_DATA", ROOT)
+    monkeypatch.setattr(course.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert course.main(["site", "--here"]) == 0
+    assert built == [Path(sys.executable)]
+    assert f"{sys.executable} -m pip install --quiet -e .[dev,site]" in recorder.commands
+
+
+def test_a_failed_site_build_fails_course_test(monkeypatch, recorder):
+    monkeypatch.setattr(course, "setup", lambda **kwargs: Path("/venv/bin/python"))
+    monkeypatch.setattr(course, "build_site", lambda python: 2)
+    monkeypatch.setattr(course.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert course.main(["test"]) == 2
+    assert recorder.calls[-1][0][:3] == ["/venv/bin/python", "-m", "pytest"], "tests still run"
+
+
+def test_the_sites_javascript_comes_from_exactly_pinned_packages():
+    package = json.loads((course.SITE / "package.json").read_text(encoding="utf-8"))
+    pins = package["dependencies"]
+    assert all(re.fullmatch(r"\d+\.\d+\.\d+", version) for version in pins.values()), pins
+    lock = json.loads((course.SITE / "package-lock.json").read_text(encoding="utf-8"))
+    for name, version in pins.items():
+        assert lock["packages"][f"node_modules/{name}"]["version"] == version
+    for source, _ in course.SITE_ASSETS:
+        parts = Path(source).parts
+        name = "/".join(parts[:2]) if parts[0].startswith("@") else parts[0]
+        assert name in pins, f"{source} comes from {name}, which site/package.json does not pin"
+    config = (course.SITE / "_config.yml").read_text(encoding="utf-8")
+    static = course.SITE_STATIC.relative_to(course.ROOT).as_posix()
+    assert f"html_static_path: [{static}, site/static]" in config
