@@ -13,6 +13,7 @@ The built site's own badges are checked by tests/test_site.py.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 from pathlib import Path
@@ -141,3 +142,28 @@ def test_the_website_holds_every_notebook_and_page():
     missing = sorted(set(pages) - listed)
     assert not missing, f"site/_toc.yml does not list {missing}: add them"
     assert not listed - set(pages), "site/_toc.yml lists a file that does not exist"
+
+
+def test_html_anchors_of_a_page_become_link_targets():
+    """site/extensions/html_anchors.py: <a id="..."> in raw HTML resolves; other text does not."""
+    pytest.importorskip("docutils", reason="the website's tools: pip install -e '.[site]'")
+    from types import SimpleNamespace
+
+    from docutils import nodes
+    from docutils.utils import new_document
+
+    spec = importlib.util.spec_from_file_location(
+        "html_anchors", ROOT / "site" / "extensions" / "html_anchors.py"
+    )
+    html_anchors = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(html_anchors)
+    document = new_document("02_siamese_contrastive.ipynb")
+    document.settings.env = SimpleNamespace(docname="notebooks/02", metadata={"notebooks/02": {}})
+    document.myst_slugs = {"summary": (9, "summary", "Summary")}
+    document += nodes.raw("", '<a id="protocol"></a>\n> **The protocol.**', format="html")
+    document += nodes.raw("", '<a id="elsewhere"></a>', format="latex")
+    document += nodes.paragraph("", 'id="not-html"')
+    html_anchors.HtmlAnchors(document).apply()
+    assert set(document.myst_slugs) == {"summary", "protocol"}
+    assert document.myst_slugs["protocol"][1] == "protocol"
+    assert document.settings.env.metadata["notebooks/02"]["myst_slugs"] is document.myst_slugs
