@@ -125,14 +125,17 @@ def nearest_neighbours(
 ) -> Neighbours:
     """Each query's ``k`` nearest gallery items by Euclidean distance: ``(distances, indices)``.
 
-    Both are (Q, k), nearest first (notebook 06; notebook 07 for faiss). ``exclude_self``
-    leaves each query's own item out: ``True`` when the queries *are* the
-    gallery (query i is gallery item i), or each query's gallery row.
-    ``index`` searches a faiss index built over ``gallery`` instead of
-    comparing every pair; an approximate one may find fewer than ``k`` items
-    (index -1, distance ∞). ``chunk_size`` queries are taken at a time
-    (default: as many as make 16M distances). Ties: see the module's docstring;
-    ``tie_labels=(query_labels, gallery_labels)`` ranks other labels first.
+    Both are (Q, k), nearest first (notebook 06; notebook 07 for faiss).
+    ``exclude_self`` leaves each query's own item out: ``True`` when the
+    queries *are* the gallery (query i is gallery item i), or each query's
+    gallery row. ``index`` searches a faiss index built over ``gallery``
+    instead of comparing every pair; an approximate one may find fewer than
+    ``k`` items (index -1, distance ∞). ``chunk_size`` queries are taken at
+    a time (default: as many as make 16M distances). Ties follow the rule of
+    the module's docstring; ``tie_labels=(query_labels, gallery_labels)``
+    ranks other labels first. Through an index, the rule orders the items it
+    returned, but which of several items tied at the k-th place it returns is
+    faiss's choice.
     """
     queries, gallery = _rows(queries, "queries"), _rows(gallery, "gallery")
     if queries.shape[1] != gallery.shape[1]:
