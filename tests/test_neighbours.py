@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from metric_course.neighbours import nearest_neighbours, neighbour_table
+from metric_course.search import build_index
 
 try:
     import faiss
@@ -93,8 +94,6 @@ def test_a_shift_a_scale_or_half_precision_changes_no_neighbour():
 
 @needs_faiss
 def test_a_faiss_index_is_the_other_backend_of_the_same_call():
-    from metric_course.search import build_index
-
     gallery = random(80, dim=8)
     gallery[5] = gallery[4]  # a duplicate: faiss may return either before the query itself
     index = build_index(gallery, "flat", device="cpu")
