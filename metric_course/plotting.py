@@ -337,6 +337,29 @@ def exact_neighbour_table(embeddings, k: int) -> tuple[np.ndarray, np.ndarray]:
     return indices.numpy().astype(np.int32), distances.numpy().astype(np.float32)
 
 
+def neighbours_kept(space, projection, k: int) -> torch.Tensor:
+    """How faithful a 2-D picture is: the share of each item's k neighbours it keeps.
+
+    For each item, the share of its ``k`` nearest other items in ``space``
+    (N, D) that are also among its ``k`` nearest in ``projection`` (N, 2), a
+    float64 tensor of shape (N,); its mean is one number for the whole picture
+    (1 when every neighbourhood survives, about k / N for a random picture).
+    Notebook 06 reads it beside the UMAP view, whose clusters it qualifies.
+    """
+    space, projection = _as_rows(space), _as_rows(projection)
+    if len(space) != len(projection):
+        raise ValueError(
+            f"space and projection must hold the same items, got {len(space)} and "
+            f"{len(projection)} rows"
+        )
+    if not 1 <= k < len(space):
+        raise ValueError(f"k must lie in 1..{len(space) - 1} (the other items), got {k}")
+    in_space = nearest_neighbours(space, space, k, exclude_self=True).indices
+    in_picture = nearest_neighbours(projection, projection, k, exclude_self=True).indices
+    kept = (in_space[:, :, None] == in_picture[:, None, :]).any(dim=2)
+    return kept.double().mean(dim=1)
+
+
 def project_umap(
     embeddings, random_state: int = 0, n_neighbors: int = 15, min_dist: float = 0.1
 ) -> np.ndarray:

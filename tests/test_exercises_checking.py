@@ -11,11 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from metric_course import exercises, losses
+from metric_course import exercises
 from metric_course.distances import pairwise_distances
-from metric_course.evaluation import classify_by_prototypes, threshold_at_far
-from metric_course.exercises import checking, compare_tensors, run_checks
-from metric_course.neighbours import neighbour_table
+from metric_course.exercises import checking, compare_tensors, run_checks, show_solution, solutions
 
 
 def test_run_checks_reports_pass_fail_unsolved_and_crash(capsys):
@@ -52,26 +50,7 @@ def test_compare_tensors_hints():
 # --------------------------------------------------------------------------- the checker contract
 
 
-def k_nearest(embeddings, query, k):
-    return torch.as_tensor(neighbour_table(embeddings, k, items=[query])[0][0])
-
-
-def global_batch(gathered, local, rank):
-    gathered = list(gathered)
-    gathered[rank] = local
-    return torch.cat(gathered)
-
-
-REFERENCES = {
-    exercises.check_pairwise_distances: pairwise_distances,
-    exercises.check_contrastive_loss: losses.contrastive_loss,
-    exercises.check_threshold_at_far: threshold_at_far,
-    exercises.check_triplet_loss: losses.triplet_loss,
-    exercises.check_batch_hard: exercises.batch_hard_from_distances,
-    exercises.check_prototype_classifier: classify_by_prototypes,
-    exercises.check_k_nearest: k_nearest,
-    exercises.check_global_batch: global_batch,
-}
+REFERENCES = {exercise.checker: exercise.solution for exercise in exercises.EXERCISES.values()}
 CHECKERS = pytest.mark.parametrize("check", REFERENCES, ids=lambda check: check.__name__)
 
 
@@ -101,9 +80,32 @@ def test_a_crashing_answer_is_reported_not_raised(check, capsys):
 
 
 @CHECKERS
-def test_the_reference_is_accepted(check, capsys):
+def test_the_reference_solution_is_accepted(check, capsys):
     assert check(REFERENCES[check]) is True
     assert "✅" in capsys.readouterr().out
+
+
+def test_every_exercise_has_its_own_solution_named_as_its_stub():
+    for name, exercise in exercises.EXERCISES.items():
+        assert exercise.solution.__name__ == name
+        assert exercise.solution is getattr(solutions, name)
+        assert f"def {name}(" in exercise.source()
+    written = {name for name in vars(solutions) if callable(getattr(solutions, name))}
+    assert set(exercises.EXERCISES) <= written
+
+
+def test_show_solution_prints_the_source_and_the_checker_to_rerun(capsys):
+    show_solution("my_batch_all")
+    out = capsys.readouterr().out
+    assert exercises.EXERCISES["my_batch_all"].source() in out
+    assert "run check_batch_all(my_batch_all) again" in out and "notebook 04" in out
+
+
+def test_show_solution_names_the_exercises_when_the_name_is_wrong():
+    with pytest.raises(
+        ValueError, match=r"called 'distances'; the exercises are 'distance_matrix'"
+    ):
+        show_solution("distances")
 
 
 def returns_none(*args, **kwargs):
@@ -124,7 +126,9 @@ def test_none_or_numpy_is_explained_as_the_students_problem(check, answer, capsy
 
 
 def test_a_right_distance_matrix_in_numpy_is_explained(capsys):
-    assert exercises.check_pairwise_distances(lambda x: pairwise_distances(x).numpy()) is False
+    assert (
+        exercises.check_pairwise_distances(lambda x: solutions.distance_matrix(x).numpy()) is False
+    )
     assert "got a NumPy array: compute it with torch operations" in capsys.readouterr().out
 
 

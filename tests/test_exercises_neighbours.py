@@ -1,4 +1,4 @@
-"""Checker of notebook 06 (k nearest neighbours): accept the reference, name each typical mistake.
+"""Notebook 06's exercise (neighbours kept by a 2-D picture) and its reference in plotting.
 
 Each wrong answer below is one a student is likely to write; the checker must reject it with
 the hint that names that mistake, and never raise.
@@ -7,60 +7,97 @@ the hint that names that mistake, and never raise.
 import pytest
 import torch
 
-from metric_course.exercises import check_k_nearest
+from metric_course.exercises import check_neighbours_kept, solutions
+from metric_course.plotting import neighbours_kept
 
 
-def k_nearest_by_loop(embeddings, query, k):
-    distances = [
-        (float((embeddings[i] - embeddings[query]).norm()), i)
-        for i in range(len(embeddings))
-        if i != query
+def nearest_by_loop(points, i, k):
+    """The k nearest other points of point i, as a set, by sorting all distances."""
+    others = [(float((points[j] - points[i]).norm()), j) for j in range(len(points)) if j != i]
+    return {j for _, j in sorted(others)[:k]}
+
+
+def by_loop(space, projection, k):
+    """Ground truth: sets of neighbours, one point at a time."""
+    shares = [
+        len(nearest_by_loop(space, i, k) & nearest_by_loop(projection, i, k)) / k
+        for i in range(len(space))
     ]
-    return torch.tensor([i for _, i in sorted(distances)[:k]])
+    return torch.tensor(shares, dtype=torch.float64)
 
 
-def k_nearest_topk(embeddings, query, k):
-    distances = (embeddings - embeddings[query]).norm(dim=1)
-    distances[query] = float("inf")
-    return distances.topk(k, largest=False).indices
+def test_the_reference_equals_a_loop_over_points():
+    generator = torch.Generator().manual_seed(0)
+    space = torch.randn(30, 6, generator=generator)
+    picture = space[:, :2] + 0.5 * torch.randn(30, 2, generator=generator)
+    for k in (1, 4, 29):
+        assert torch.allclose(neighbours_kept(space, picture, k), by_loop(space, picture, k))
+    assert torch.equal(neighbours_kept(space, space, 5), torch.ones(30, dtype=torch.float64))
+    assert torch.equal(
+        neighbours_kept(space, picture.numpy(), 3), neighbours_kept(space, picture, 3)
+    )
 
 
-def includes_itself(embeddings, query, k):
-    return (embeddings - embeddings[query]).norm(dim=1).topk(k, largest=False).indices
+@pytest.mark.parametrize(
+    ("space", "picture", "k", "message"),
+    [
+        (torch.zeros(5, 3), torch.zeros(4, 2), 2, "the same items, got 5 and 4 rows"),
+        (torch.randn(5, 3), torch.randn(5, 2), 5, "k must lie in 1..4"),
+        (torch.randn(5, 3), torch.randn(5, 2), 0, "k must lie in 1..4"),
+    ],
+)
+def test_the_reference_refuses_bad_input(space, picture, k, message):
+    with pytest.raises(ValueError, match=message):
+        neighbours_kept(space, picture, k)
 
 
-def farthest(embeddings, query, k):
-    distances = (embeddings - embeddings[query]).norm(dim=1)
-    distances[query] = float("inf")
-    return distances.masked_fill(distances.isinf(), -1).topk(k).indices
+def test_the_checker_accepts_the_solution_and_a_loop(capsys):
+    assert check_neighbours_kept(solutions.neighbours_kept)
+    assert check_neighbours_kept(by_loop)
+    assert "✅ neighbours kept" in capsys.readouterr().out
 
 
-def farthest_first(embeddings, query, k):
-    return k_nearest_topk(embeddings, query, k).flip(0)
+def _lists(points, k, largest=False, itself=False):
+    distances = torch.cdist(points, points)
+    if not itself:
+        distances.fill_diagonal_(float("inf") if not largest else float("-inf"))
+    return distances.topk(k, dim=1, largest=largest).indices
 
 
-def returns_distances(embeddings, query, k):
-    distances = (embeddings - embeddings[query]).norm(dim=1)
-    distances[query] = float("inf")
-    return distances.topk(k, largest=False).values
+def with_itself(space, projection, k):
+    a, b = _lists(space, k, itself=True), _lists(projection, k, itself=True)
+    return (a[:, :, None] == b[:, None, :]).any(2).float().mean(1)
 
 
-def test_k_nearest_checker_accepts_the_reference_a_loop_and_topk(capsys):
-    assert check_k_nearest(k_nearest_by_loop)
-    assert "✅ k nearest neighbours: correct" in capsys.readouterr().out
-    assert check_k_nearest(k_nearest_topk)
+def position_by_position(space, projection, k):
+    return (_lists(space, k) == _lists(projection, k)).float().mean(1)
+
+
+def farthest(space, projection, k):
+    a, b = _lists(space, k, largest=True), _lists(projection, k, largest=True)
+    return (a[:, :, None] == b[:, None, :]).any(2).float().mean(1)
+
+
+def counts(space, projection, k):
+    a, b = _lists(space, k), _lists(projection, k)
+    return (a[:, :, None] == b[:, None, :]).any(2).sum(1)
+
+
+def one_number(space, projection, k):
+    return solutions.neighbours_kept(space, projection, k).mean()
 
 
 @pytest.mark.parametrize(
     ("wrong", "hint"),
     [
-        (includes_itself, "its own nearest neighbour"),
-        (farthest, "farthest"),
-        (farthest_first, "nearest first"),
-        (returns_distances, "return the *indices*"),
+        (with_itself, "its own nearest neighbour"),
+        (position_by_position, "position by position"),
+        (farthest, "*farthest* points"),
+        (counts, "divide by k"),
+        (one_number, "one share per point"),
     ],
 )
-def test_k_nearest_checker_names_each_typical_mistake(wrong, hint, capsys):
-    assert not check_k_nearest(wrong)
+def test_the_checker_names_each_typical_mistake(wrong, hint, capsys):
+    assert not check_neighbours_kept(wrong)
     out = capsys.readouterr().out
-    assert "❌ k nearest neighbours" in out and hint in out
+    assert "❌ neighbours kept" in out and hint in out, out

@@ -14,9 +14,12 @@ is still judged on the right numbers), and a checker stops after
 
 from __future__ import annotations
 
+import ast
+import inspect
 import os
 import signal
 import sysconfig
+import textwrap
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -206,3 +209,43 @@ def name_mistake(got, expected, what: str, mistakes: list[tuple[torch.Tensor, st
         if same_shape and not got.is_floating_point() and torch.equal(got.long().cpu(), wrong):
             return mistake
     return hint
+
+
+def _source_tree(fn: Callable) -> ast.AST | None:
+    """The syntax tree of ``fn``'s source; ``None`` when it cannot be read (typed at a prompt)."""
+    try:
+        return ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+
+
+def loop_hint(fn: Callable, instead: str) -> str | None:
+    """A hint when ``fn``'s source has a ``for``/``while`` loop or a comprehension, else ``None``.
+
+    Exercises that ask for tensor code (no Python loop) share this check;
+    ``instead`` says what to use. A function whose source cannot be read passes.
+    """
+    tree = _source_tree(fn)
+    loops = (ast.For, ast.While, ast.comprehension)
+    if tree is None or not any(isinstance(node, loops) for node in ast.walk(tree)):
+        return None
+    return (
+        "the values are right, but your function uses a Python loop (for, while or a "
+        f"comprehension), one small operation at a time. {instead}"
+    )
+
+
+def called_names(fn: Callable) -> set[str]:
+    """The names of the functions and methods ``fn``'s source calls (empty when unreadable)."""
+    tree = _source_tree(fn)
+    if tree is None:
+        return set()
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            target = node.func
+            if isinstance(target, ast.Attribute):
+                names.add(target.attr)
+            elif isinstance(target, ast.Name):
+                names.add(target.id)
+    return names
