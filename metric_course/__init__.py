@@ -22,16 +22,17 @@ version from here. One module per idea:
 - ``evaluation``   embedding, retrieval metrics, few-shot, verification
 - ``few_shot``     Lake et al.'s official one-shot runs; paired N-way K-shot comparisons
 - ``search``       nearest-neighbour search at scale with faiss
-- ``plotting``     figures used across notebooks, projections (PCA, UMAP)
+- ``plotting``     figures used across notebooks, projections (PCA, UMAP) and how faithful they are
 - ``environment``  lecture mode, Colab, versions and the device
 - ``widgets``      ipywidgets front ends, one module per notebook's widget, and a clickable
                    projection that needs no widget manager
 - ``projector``    export an embedding space to TensorBoard's Embedding Projector
-- ``exercises``    checkers for the notebook exercises, one module per notebook
+- ``exercises``    checkers for the notebook exercises, one module per notebook, their
+                   reference solutions, and ``show_solution`` to print one when asked
 
-``instructor`` is a tool, not course content: it writes the student copies
-of the notebooks and sets the repository address (``python -m
-metric_course.instructor``).
+``instructor`` is a tool, not course content: it writes solution notebooks
+and student copies of the notebooks and sets the repository address
+(``python -m metric_course.instructor``).
 """
 
 __version__ = "0.1.0"

@@ -52,7 +52,7 @@ def test_the_reference_refuses_bad_input(space, picture, k, message):
 
 
 def test_the_checker_accepts_the_solution_and_a_loop(capsys):
-    assert check_neighbours_kept(solutions.neighbours_kept)
+    assert check_neighbours_kept(solutions.my_neighbours_kept)
     assert check_neighbours_kept(by_loop)
     assert "✅ neighbours kept" in capsys.readouterr().out
 
@@ -84,7 +84,7 @@ def counts(space, projection, k):
 
 
 def one_number(space, projection, k):
-    return solutions.neighbours_kept(space, projection, k).mean()
+    return solutions.my_neighbours_kept(space, projection, k).mean()
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """Student copies without solutions, and the one place the repository address lives."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import nbformat
 import pytest
 
 from metric_course import instructor
+from metric_course.exercises import EXERCISES
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -27,17 +29,27 @@ def code_cell(source: str, tags=(), outputs=(), hidden=False) -> dict:
     }
 
 
+STUB = "def distance_matrix(x):\n    raise NotImplementedError  # your code here"
+CHECK = "check_pairwise_distances(distance_matrix);"
+PASSED = {
+    "name": "stdout",
+    "output_type": "stream",
+    "text": "✅ pairwise distance matrix: correct (8 checks passed).\n",
+}
+
+
 def tiny_notebook() -> dict:
-    printed = {"name": "stdout", "output_type": "stream", "text": "✅ solved\n"}
+    """An old-style notebook: an exercise, and its solution in a collapsed cell tagged solution."""
+    printed = {"name": "stdout", "output_type": "stream", "text": "1\n"}
     return {
         "cells": [
             {"cell_type": "markdown", "id": "m1", "metadata": {}, "source": "# 99 · Tiny"},
-            code_cell("def f(x):\n    raise NotImplementedError  # your code here"),
-            code_cell("check(f)", outputs=[printed]),
+            code_cell(STUB),
+            code_cell(CHECK, outputs=[printed]),
             code_cell(
-                "def f(x):\n    return 2 * x\n\ncheck(f)",
+                f"def distance_matrix(x):\n    return torch.cdist(x, x)\n\n{CHECK}",
                 tags=["solution"],
-                outputs=[printed],
+                outputs=[PASSED],
                 hidden=True,
             ),
             code_cell("print(1)", outputs=[printed]),
@@ -63,26 +75,59 @@ def test_strip_solutions_replaces_only_the_solution_cells():
     nbformat.validate(nbformat.from_dict(student))
 
 
-def test_student_copies_of_the_course_notebooks(tmp_path):
+def test_the_course_notebooks_are_their_own_student_copies(tmp_path):
     removed = instructor.write_student_copies(ROOT / "notebooks", tmp_path / "students")
     assert sorted(removed) == [path.name for path in NOTEBOOKS]
+    assert set(removed.values()) == {0}, "no cell of the course is tagged solution"
     assert (tmp_path / "students" / "nbval_sanitize.cfg").is_file()
     for path in NOTEBOOKS:
-        original = json.loads(path.read_text(encoding="utf-8"))
-        copy = json.loads((tmp_path / "students" / path.name).read_text(encoding="utf-8"))
+        copy = (tmp_path / "students" / path.name).read_text(encoding="utf-8")
+        assert json.loads(copy) == json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_solution_notebooks_follow_each_exercise_with_its_reference(tmp_path):
+    added = instructor.write_solution_notebooks(ROOT / "notebooks", tmp_path / "teachers")
+    assert sum(added.values()) == len(EXERCISES)
+    for path in NOTEBOOKS:
+        original = instructor.read_notebook(path)
+        copy = instructor.read_notebook(tmp_path / "teachers" / path.name)
         nbformat.validate(nbformat.from_dict(copy))
-        solutions = [cell for cell in original["cells"] if instructor.is_solution(cell)]
-        assert removed[path.name] == len(solutions)
-        assert len(copy["cells"]) == len(original["cells"])
-        for before, after in zip(original["cells"], copy["cells"], strict=True):
-            if instructor.is_solution(before):
-                assert after["source"] == instructor.SOLUTION_PLACEHOLDER
-                assert after.get("outputs", []) == []
-            else:
-                assert after == before, f"{path.name}: a cell without solution changed"
-        text = json.dumps(copy)
-        for solution in solutions:
-            assert json.dumps("".join(solution["source"]))[1:-1] not in text
+        stubs = instructor.exercise_stubs(original)
+        inserted = [cell for cell in copy["cells"] if instructor.is_solution(cell)]
+        assert added[path.name] == len(stubs) == len(inserted)
+        assert [c for c in copy["cells"] if not instructor.is_solution(c)] == original["cells"]
+        for stub, cell in zip(stubs, inserted, strict=True):
+            exercise = EXERCISES[stub.name]
+            source = instructor.source_of(cell)
+            assert exercise.source() in source
+            assert source.rstrip().endswith(f"{exercise.checker.__name__}({stub.name});")
+            at = copy["cells"].index(cell)
+            before = instructor.source_of(copy["cells"][at - 1])
+            assert f"{exercise.checker.__name__}({stub.name})" in before, "after its checker"
+            compile(source, f"{path.name} solution of {stub.name}", "exec")
+
+
+# A cell's top-level imports (the setup cell's %pip lines, in the Colab guard, are IPython).
+IMPORT = re.compile(r"^(?:import [\w.]+(?: as \w+)?|from [\w.]+ import (?:\([^)]*\)|[^\n]+))", re.M)
+
+
+def test_each_solution_cell_passes_its_checker_with_its_notebooks_imports(tmp_path, capsys):
+    """A solution notebook's cell runs where it stands: with the imports of the cells above."""
+    instructor.write_solution_notebooks(ROOT / "notebooks", tmp_path / "teachers")
+    for path in NOTEBOOKS:
+        copy = instructor.read_notebook(tmp_path / "teachers" / path.name)
+        imports = []  # those of every code cell above, as when the notebook runs in order
+        for cell in copy["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            if not instructor.is_solution(cell):
+                imports += IMPORT.findall(instructor.source_of(cell))
+                continue
+            namespace: dict = {}
+            exec("\n".join(imports), namespace)
+            exec(instructor.source_of(cell).replace(");", ")"), namespace)
+            out = capsys.readouterr().out
+            assert out.startswith("✅"), f"{path.name}: {out}"
 
 
 def test_student_copies_refuse_to_write_into_the_notebooks_folder(tmp_path):
@@ -96,10 +141,11 @@ def test_student_copies_refuse_to_write_into_the_notebooks_folder(tmp_path):
         instructor.write_student_copies(tmp_path / "empty", tmp_path / "out")
 
 
-def test_student_copies_command(tmp_path, capsys):
-    status = instructor.main(["--root", str(ROOT), "student-copies", str(tmp_path / "out")])
+@pytest.mark.parametrize("command", ["student-copies", "solution-notebooks"])
+def test_copy_commands(tmp_path, capsys, command):
+    status = instructor.main(["--root", str(ROOT), command, str(tmp_path / "out")])
     assert status == 0
-    assert "student copies written to" in capsys.readouterr().out
+    assert "written to" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "out").glob("*.ipynb")) == [p.name for p in NOTEBOOKS]
 
 
@@ -292,11 +338,11 @@ def test_solution_tags_are_matched_whatever_their_case_or_spaces(tmp_path, tag):
     source = write_notebooks(tmp_path / "notebooks", tiny=notebook)
     assert instructor.write_student_copies(source, tmp_path / "out") == {"tiny.ipynb": 1}
     copy = (tmp_path / "out" / "tiny.ipynb").read_text(encoding="utf-8")
-    assert "return 2 * x" not in copy
+    assert "torch.cdist" not in copy and "✅" not in copy
 
 
 @pytest.mark.parametrize("tags", [[], ["soluton"]])
-def test_an_exercise_without_a_solution_tag_is_refused(tmp_path, capsys, tags):
+def test_an_untagged_solution_is_refused(tmp_path, capsys, tags):
     notebook = tiny_notebook()
     notebook["cells"][3]["metadata"]["tags"] = tags
     write_notebooks(tmp_path / "notebooks", tiny=notebook)
@@ -306,8 +352,8 @@ def test_an_exercise_without_a_solution_tag_is_refused(tmp_path, capsys, tags):
 
     assert status == 2
     error = capsys.readouterr().err
-    assert "tiny.ipynb has an exercise (cell 2: 'raise NotImplementedError')" in error
-    assert "no cell tagged 'solution'" in error and "nothing was written" in error
+    assert "tiny.ipynb would still show a solution to students: cell 4 writes out" in error
+    assert "distance_matrix()" in error and "nothing was written" in error
     assert not out.exists()
 
 
@@ -316,3 +362,114 @@ def test_a_notebook_without_exercises_needs_no_solution(tmp_path):
     notebook["cells"] = notebook["cells"][:1] + notebook["cells"][4:]
     source = write_notebooks(tmp_path / "notebooks", tiny=notebook)
     assert instructor.write_student_copies(source, tmp_path / "out") == {"tiny.ipynb": 0}
+
+
+# ---------------------------------------------------------------- issue 22, items 15-17
+
+
+def test_two_exercises_and_one_tagged_solution_are_refused(tmp_path, capsys):
+    """Item 15: the untagged solution of the second exercise would reach students."""
+    notebook = tiny_notebook()
+    notebook["cells"] += [
+        code_cell(
+            "def my_triplet_loss(a, p, n, margin=0.2, squared=False):\n    "
+            + "raise NotImplementedError"
+        ),
+        code_cell(
+            "def my_triplet_loss(a, p, n, margin=0.2, squared=False):\n"
+            "    return torch.relu((a - p).norm(dim=1) - (a - n).norm(dim=1) + margin).mean()\n"
+            "\ncheck_triplet_loss(my_triplet_loss);"
+        ),
+    ]
+    write_notebooks(tmp_path / "notebooks", tiny=notebook)
+
+    status = instructor.main(["--root", str(tmp_path), "student-copies", str(tmp_path / "out")])
+
+    assert status == 2
+    error = capsys.readouterr().err
+    assert "cell 7 writes out my_triplet_loss(), the function of an exercise" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_exercise_without_a_reference_solution_is_refused(tmp_path, capsys):
+    """Item 15 in the new design: exercises and reference solutions must match in count."""
+    notebook = tiny_notebook()
+    notebook["cells"].insert(2, code_cell("def f(x):\n    raise NotImplementedError"))
+    write_notebooks(tmp_path / "notebooks", tiny=notebook)
+    for command in ("student-copies", "solution-notebooks"):
+        out = tmp_path / command
+        status = instructor.main(["--root", str(tmp_path), command, str(out)])
+        assert status == 2
+        error = capsys.readouterr().err
+        assert "tiny.ipynb has 2 exercise(s) but 1 reference solution(s)" in error
+        assert "no solution for f() in cell 3" in error and "solutions.py" in error
+        assert not out.exists()
+
+
+def test_a_markdown_solution_loses_its_attachments(tmp_path):
+    """Item 16: an image of the answer, attached to a Markdown solution, must not reach students."""
+    notebook = tiny_notebook()
+    notebook["cells"][3] = {
+        "attachments": {"answer.png": {"image/png": "iVBORw0KGgoAAAANSUhEUg=="}},
+        "cell_type": "markdown",
+        "id": "md-solution",
+        "metadata": {"tags": ["solution"]},
+        "source": "The answer: ![answer](attachment:answer.png)",
+    }
+    source = write_notebooks(tmp_path / "notebooks", tiny=notebook)
+    assert instructor.write_student_copies(source, tmp_path / "out") == {"tiny.ipynb": 1}
+    copy = json.loads((tmp_path / "out" / "tiny.ipynb").read_text(encoding="utf-8"))
+    cell = copy["cells"][3]
+    assert "attachments" not in cell and cell["source"] == instructor.SOLUTION_PLACEHOLDER
+    assert "iVBORw0KGgo" not in json.dumps(copy)
+    nbformat.validate(nbformat.from_dict(copy))
+
+
+def test_notebooks_in_subfolders_are_copied_too(tmp_path):
+    """Item 17: notebooks/extra/bonus.ipynb was silently left out."""
+    source = write_notebooks(tmp_path / "notebooks", tiny=tiny_notebook())
+    write_notebooks(source / "extra", bonus=tiny_notebook())
+    (source / "extra" / ".ipynb_checkpoints").mkdir()
+    (source / "extra" / ".ipynb_checkpoints" / "bonus-checkpoint.ipynb").write_text("{}")
+    counts = instructor.write_student_copies(source, tmp_path / "out")
+    assert counts == {"extra/bonus.ipynb": 1, "tiny.ipynb": 1}
+    bonus = (tmp_path / "out" / "extra" / "bonus.ipynb").read_text(encoding="utf-8")
+    assert "torch.cdist" not in bonus
+    assert not (tmp_path / "out" / "extra" / ".ipynb_checkpoints").exists()
+    teachers = instructor.write_solution_notebooks(source, tmp_path / "teachers")
+    assert teachers == {"extra/bonus.ipynb": 1, "tiny.ipynb": 1}
+
+
+def test_a_cell_with_null_tags_does_not_crash(tmp_path):
+    """Item 17: "tags": null raised a TypeError."""
+    notebook = tiny_notebook()
+    notebook["cells"][4]["metadata"]["tags"] = None
+    notebook["cells"][0]["metadata"] = None
+    source = write_notebooks(tmp_path / "notebooks", tiny=notebook)
+    assert instructor.write_student_copies(source, tmp_path / "out") == {"tiny.ipynb": 1}
+    assert instructor.tags_of({"metadata": {"tags": "solution"}}) == ["solution"]
+
+
+@pytest.mark.parametrize(
+    "command", ["student-copies OUT", "solution-notebooks OUT", "check-repository"]
+)
+def test_outside_the_course_folder_the_hint_names_root(tmp_path, capsys, monkeypatch, command):
+    """Item 17: the hint named an option that does not exist."""
+    monkeypatch.chdir(tmp_path)
+    argv = [str(tmp_path / "out") if word == "OUT" else word for word in command.split()]
+    assert instructor.main(argv) == 2
+    error = capsys.readouterr().err
+    assert "is not the course folder" in error and "--root COURSE_FOLDER" in error
+
+
+def test_root_works_after_the_command(tmp_path, capsys, monkeypatch):
+    """Item 17: --root after the command was refused by argparse."""
+    monkeypatch.chdir(tmp_path)
+    course = copy_course(tmp_path)
+    assert instructor.main(["check-repository", "--root", str(course)]) == 0
+    out = tmp_path / "copies"
+    assert instructor.main(["student-copies", str(out), "--root", str(ROOT)]) == 0
+    assert sorted(p.name for p in out.glob("*.ipynb")) == [p.name for p in NOTEBOOKS]
+    assert (
+        instructor.main(["--root", str(tmp_path), "check-repository", "--root", str(course)]) == 0
+    )

@@ -2,7 +2,7 @@
 
 nbval runs the notebooks; these checks catch, in a second, what a reader would
 stumble on: a missing title, badge or parameters cell, a Colab setup that would
-upgrade torch, a solution left open, an error or warning saved in an output, a
+upgrade torch, a solution readable before it is asked for, an error or warning saved in an output, a
 notebook with no checked number. See docs/instructors.md for the shape.
 """
 
@@ -13,6 +13,7 @@ import nbformat
 import pytest
 
 from metric_course import instructor
+from metric_course.exercises import EXERCISES
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -25,9 +26,6 @@ COLAB_GUARD = 'if "google.colab" in sys.modules:'
 KEEP_COLABS_OWN = ("torch", "torchvision", "numpy", "ipywidgets")
 # Training: the course's loops, or an optimiser step in a notebook's own loop.
 TRAINS = re.compile(r"(?<![\w.])(train|train_embedding)\(|\boptimi[sz]er\.step\(\)")
-STUDENT_STUB = "raise NotImplementedError"
-DEFINES = re.compile(r"^def (\w+)\(", re.MULTILINE)
-CHECKER_CALL = re.compile(r"\bcheck_\w+\(")
 PIP_INSTALL = re.compile(r"^\s*(#\s*)*[%!]\s*pip3? install\b")  # commented out or not
 NBVAL_MARKERS = {
     "NBVAL_CHECK_OUTPUT",
@@ -160,27 +158,40 @@ def test_notebooks_sized_for_a_cpu_do_not_ask_colab_for_a_gpu(notebook):
     )
 
 
-def test_solutions_are_tagged_collapsed_and_match_an_exercise(notebook):
-    cells = code_cells(notebook)
-    stubs = {}
-    for index, cell in enumerate(cells):
-        if STUDENT_STUB in cell.source and "solution" not in tags(cell):
-            for function in DEFINES.findall(cell.source):
-                stubs[function] = index
-    solutions = [cell for cell in notebook.cells if "solution" in tags(cell)]
-    for cell in solutions:
-        assert cell.cell_type == "code", f"{where(notebook, cell)}: a solution is a code cell"
-        assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, (
-            f'{where(notebook, cell)}: collapse it: metadata jupyter {{"source_hidden": true}}'
+def test_no_solution_is_readable_before_the_student_asks(notebook):
+    """Issue 25: no solution shows where the notebook opens (JupyterLab, Colab, GitHub).
+
+    No cell tagged solution, no exercise function written out, no line of a
+    reference solution in a cell or a saved output, no saved ✅ verdict.
+    """
+    found = instructor.readable_solutions(notebook)
+    assert not found, f"{notebook.path.name}: " + "; ".join(found)
+
+
+def test_every_exercise_has_a_reference_solution_and_says_how_to_ask(notebook):
+    stubs = instructor.exercise_stubs(notebook)
+    missing = [stub.name for stub in instructor.unmatched_exercises(notebook)]
+    assert not missing, f"{notebook.path.name}: no reference solution in the package: {missing}"
+    markdown = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+    for stub in stubs:
+        assert f'show_solution("{stub.name}")' in markdown, (
+            f"{notebook.path.name}: the exercise's text must say how to ask for its solution: "
+            f'run show_solution("{stub.name}") in a new cell'
         )
-        defined = DEFINES.findall(cell.source)
-        assert any(stubs.get(f, len(cells)) < cells.index(cell) for f in defined), (
-            f"{where(notebook, cell)}: a solution redefines a function of an exercise above it"
-        )
-        assert CHECKER_CALL.search(cell.source), f"{where(notebook, cell)}: re-run the checker"
-    solved = {f for cell in solutions for f in DEFINES.findall(cell.source)}
-    unsolved = sorted(set(stubs) - solved)
-    assert not unsolved, f"{notebook.path.name}: exercises without a solution cell: {unsolved}"
+
+
+def test_no_later_cell_uses_the_students_function(notebook):
+    """The notebook runs to the end with every exercise unsolved: later cells use the package."""
+    for stub in instructor.exercise_stubs(notebook):
+        checker = EXERCISES[stub.name].checker.__name__
+        for cell in notebook.cells[stub.cell :]:
+            if cell.cell_type != "code":
+                continue
+            source = cell.source.replace(f"{checker}({stub.name})", "")
+            assert not re.search(rf"(?<![.\w]){stub.name}\b", source), (
+                f"{where(notebook, cell)} uses the student's {stub.name}(), which raises "
+                "NotImplementedError until it is solved: use the package's version"
+            )
 
 
 def test_saved_outputs_have_no_errors_or_warnings(notebook):

@@ -8,7 +8,10 @@ solution and check that no notebook shows a solution before it is asked for.
 
 from __future__ import annotations
 
+import ast
 import inspect
+import re
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +23,14 @@ from .online_mining import check_batch_all, check_batch_hard
 from .scaling import check_global_batch_loss
 from .siamese import check_contrastive_loss, check_threshold_at_far
 from .triplets import check_triplet_loss
+
+# A solution's line shorter than this (``return x``, ``if squared:``) is not telling.
+MIN_DISTINCTIVE = 20
+
+
+def normalise(line: str) -> str:
+    """A line of code with its spaces normalised: one space between words, none at the ends."""
+    return re.sub(r"\s+", " ", line).strip()
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,24 @@ class Exercise:
         """The reference solution's code, as ``show_solution`` prints it."""
         return inspect.getsource(self.solution)
 
+    def distinctive_lines(self) -> list[str]:
+        """The lines of the solution's body that give it away, whitespace normalised.
+
+        Its statements, without the ``def`` line (the stub has it too), the
+        docstring, comments, and lines too short to be telling (``return x``).
+        A notebook that shows one of them shows the solution.
+        """
+        tree = ast.parse(textwrap.dedent(self.source())).body[0]
+        body = tree.body[1:] if ast.get_docstring(tree) else tree.body
+        code = textwrap.dedent(self.source()).splitlines()
+        lines = []
+        for statement in body:
+            for line in code[statement.lineno - 1 : statement.end_lineno]:
+                line = normalise(line.split("  #")[0].split(" # ")[0])
+                if len(line) >= MIN_DISTINCTIVE and not line.startswith(("#", "def ", '"""')):
+                    lines.append(line)
+        return lines
+
 
 EXERCISES: dict[str, Exercise] = {
     exercise.name: exercise
@@ -48,7 +77,7 @@ EXERCISES: dict[str, Exercise] = {
         Exercise(
             "prototype_classifier", "05", check_prototype_classifier, solutions.prototype_classifier
         ),
-        Exercise("neighbours_kept", "06", check_neighbours_kept, solutions.neighbours_kept),
+        Exercise("my_neighbours_kept", "06", check_neighbours_kept, solutions.my_neighbours_kept),
         Exercise("global_batch_loss", "07", check_global_batch_loss, solutions.global_batch_loss),
     )
 }

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import losses
+from ..losses import batch_hard_triplet_loss
 
 
 # ------------------------------------------------------------------ notebook 01
@@ -102,7 +102,7 @@ def prototype_classifier(support, support_labels, queries):
 
 
 # ------------------------------------------------------------------ notebook 06
-def neighbours_kept(space, projection, k):
+def my_neighbours_kept(space, projection, k):
     """(N,) share of each point's k nearest neighbours in space kept among its k in projection."""
 
     def k_nearest_others(points):
@@ -125,4 +125,4 @@ def global_batch_loss(gathered, local, labels, rank, margin=0.2):
     global_batch = torch.cat(rows)  # rank order, like the labels
     # DDP averages the N processes' gradients; each reaches only its own rows, so the
     # average of N × (each one's part) is the sum: the gradient of one process on it all.
-    return world_size * losses.batch_hard_triplet_loss(global_batch, labels, margin)
+    return world_size * batch_hard_triplet_loss(global_batch, labels, margin)
