@@ -184,3 +184,24 @@ def test_a_failure_inside_the_checker_is_not_blamed_on_the_student(capsys):
     out = capsys.readouterr().out
     assert "the checker itself failed" in out and "bug of the course" in out
     assert "your function raised" not in out
+
+
+def test_loop_hint_and_called_names_read_the_source():
+    def with_loop(x):
+        return sum(v for v in x)
+
+    def without_loop(x):
+        return torch.cdist(x, x).sum()
+
+    assert "uses a Python loop" in checking.loop_hint(with_loop, "Use masks.")
+    assert checking.loop_hint(without_loop, "Use masks.") is None
+    assert {"cdist", "sum"} <= checking.called_names(without_loop)
+    assert checking.loop_hint(print, "x") is None and checking.called_names(print) == set()
+
+
+def test_distinctive_lines_are_the_body_without_def_docstring_or_comments():
+    lines = exercises.EXERCISES["global_batch_loss"].distinctive_lines()
+    assert "world_size = len(gathered)" in lines
+    assert not any(line.startswith(("def ", '"""', "#")) for line in lines)
+    assert all(len(line) >= 20 and "  " not in line for line in lines)
+    assert "rows = list(gathered)" in lines, "a trailing comment is cut off"
