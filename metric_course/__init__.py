@@ -12,7 +12,8 @@ version from here. One module per idea:
 - ``mining``       masks, miners (batch-hard, semi-hard, batch-all) and triplet categories
 - ``losses``       contrastive, triplet, batch-all, batch-hard and semi-hard losses
 - ``memory``       cross-batch memory: mining against the embeddings of past batches
-- ``training``     one training loop with a progress bar and per-epoch history
+- ``training``     the one training loop (its step a parameter), per-step and per-epoch history
+- ``progress``     its progress bar: text in a terminal, saved finished in a notebook
 - ``augmentation`` random affine distortions of a batch (more drawings for free) and
   turned classes (more characters for free)
 - ``recipe``       the shared training recipes (network, data, margins) and their model cache

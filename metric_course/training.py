@@ -8,14 +8,24 @@ The course trains with three kinds of batches, and this loop takes all three:
 - **labelled batches** ``(x, labels)``, P classes × K images, for online
   mining: the loss itself picks the pairs or triplets inside the batch.
 
-Each epoch adds one row to a history: the mean loss, what the loss reports
-(share of active triplets, mean distances, the embedding norm that reveals a
-collapse) and, given validation data, the retrieval MAP@R on it.
+Each step adds one row to ``TrainResult.steps`` and each epoch one row to
+``TrainResult.history``: the loss, what the loss reports (share of active
+triplets, mean distances, the embedding norm that reveals a collapse) and,
+given validation data, the retrieval MAP@R on it.
+
+It is the only training loop of the package: what differs between the
+course's ways of training is the *step*, a parameter. The plain step
+(:func:`backward_step`) backpropagates the loss of the batch; the
+distributed script's (:func:`metric_course.distributed.global_batch_step`)
+backpropagates the loss of the global batch of all processes; a cross-batch
+memory (:class:`metric_course.memory.CrossBatchMemoryLoss`) is a loss that
+updates its memory as it is called, so it takes the plain step.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import random
 import time
 from collections.abc import Callable
@@ -25,10 +35,10 @@ from functools import partial
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import losses
 from .evaluation import embed, retrieval_metrics
+from .progress import progress_bar
 
 LossOutput = tuple[torch.Tensor, dict[str, float]]
 LOSS_NAMES = tuple(losses.LOSSES)
@@ -95,17 +105,56 @@ def _compute_loss(
 
 @dataclass
 class TrainResult:
-    """What :func:`train` returns: the model, one history row per epoch, snapshots."""
+    """What :func:`train` returns: the model, one history row per epoch and per step, snapshots.
+
+    ``cached`` is True when :func:`~metric_course.recipe.train_embedding` loaded
+    the model from its cache instead of training it; ``seconds`` and
+    ``device`` then describe the run that trained it. :meth:`describe` says
+    which, in words a notebook can print.
+    """
 
     model: nn.Module
     history: list[dict[str, float]] = field(default_factory=list)
     snapshots: list[torch.Tensor] = field(default_factory=list)
     best_epoch: int | None = None
     seconds: float = 0.0
+    steps: list[dict[str, float]] = field(default_factory=list)
+    device: str = ""
+    cached: bool = False
 
     def column(self, key: str) -> list[float]:
         """One history entry over the epochs, e.g. ``result.column("loss")``."""
         return [row.get(key, float("nan")) for row in self.history]
+
+    def describe(self) -> str:
+        """How the model came to be, e.g. "trained in 5.3 s on cpu" or "loaded from the cache"."""
+        trained = f"trained in {self.seconds:.1f} s on {self.device or 'an unknown device'}"
+        return f"loaded from the cache ({trained} earlier)" if self.cached else trained
+
+
+# A step: embed one batch, apply the loss, backpropagate; returns the loss value and its stats.
+Step = Callable[[nn.Module, list[torch.Tensor], Callable, torch.device], tuple[float, dict]]
+
+
+def backward_step(
+    model: nn.Module, batch: list[torch.Tensor], loss_fn: Callable, device: torch.device
+) -> tuple[float, dict[str, float]]:
+    """The plain step of :func:`train`: the loss of the batch, backpropagated.
+
+    Other steps take its place through ``train(step=...)``:
+    :func:`metric_course.distributed.global_batch_step` backpropagates the loss
+    of the batches of all processes (notebook 07).
+    """
+    loss, stats = _compute_loss(model, batch, loss_fn, device)
+    loss.backward()
+    return loss.item(), stats
+
+
+def device_name(device: torch.device) -> str:
+    """The device in words: "cpu", "cuda (NVIDIA H100 80GB HBM3)", "mps"."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
 
 
 def train(
@@ -113,78 +162,103 @@ def train(
     loader: torch.utils.data.DataLoader,
     loss_fn: Callable,
     *,
-    epochs: int,
+    epochs: int | None = None,
+    steps: int | None = None,
     lr: float = 1e-3,
     weight_decay: float = 0.0,
     schedule: str = "cosine",
     val_data=None,
     early_stopping_patience: int | None = None,
     snapshot_images: torch.Tensor | None = None,
+    snapshot_every: int | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    step: Step = backward_step,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
-    """Train ``model`` with ``loss_fn`` on the batches of ``loader`` for ``epochs`` epochs.
+    """Train ``model`` with ``loss_fn`` on the batches of ``loader``, for ``epochs`` or ``steps``.
 
-    Adam with learning rate ``lr``; ``schedule="cosine"`` lowers it smoothly to
-    zero over the run, ``"constant"`` keeps it. With ``val_data`` (a dataset of
-    classes held out of training) each epoch records ``val_map_at_r``, and the
-    weights of the best epoch are restored at the end; with
-    ``early_stopping_patience`` training also stops after that many epochs
-    without improvement. ``snapshot_images`` are embedded before training and
-    after every epoch (for the explorer's epoch slider). ``augment`` (e.g. a
+    The one training loop of the course (notebooks 02 to 07, the recipes, the
+    distributed script, the benchmarks). Adam with learning rate ``lr``;
+    ``schedule="cosine"`` lowers it smoothly to zero over the run,
+    ``"constant"`` keeps it. ``steps`` stops after that many batches in all
+    (the last epoch is then cut short); with only ``steps``, the epochs are as
+    many as it takes. With ``val_data`` (a dataset of classes held out of
+    training) each epoch records ``val_map_at_r``, and the weights of the best
+    epoch are restored at the end; with ``early_stopping_patience`` training
+    also stops after that many epochs without improvement.
+    ``snapshot_images`` are embedded before training and after every epoch,
+    or every ``snapshot_every`` steps (the explorer's epoch slider, the drift
+    of notebook 07). ``augment`` (e.g. a
     :class:`~metric_course.augmentation.RandomAffine`) distorts every image
-    batch before the network sees it.
+    batch before the network sees it. ``step`` computes and backpropagates
+    the loss of one batch (:func:`backward_step`, or the distributed global
+    batch's); ``on_epoch`` is called with each epoch's history row.
+
+    ``progress`` shows a bar over the steps: tqdm's text bar on stderr, in
+    Jupyter a bar in the cell's output that is saved finished
+    (:mod:`metric_course.progress`).
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    if epochs is None and steps is None:
+        raise ValueError("say how long to train: epochs=..., steps=..., or both")
+    for name, value in (("epochs", epochs), ("steps", steps), ("snapshot_every", snapshot_every)):
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
     if early_stopping_patience is not None and val_data is None:
         raise ValueError("early stopping needs val_data to decide when the model stops improving")
     if len(loader) == 0:
         raise ValueError("the loader yields no batches; check the dataset and batch size")
+    epochs = epochs if epochs is not None else math.ceil(steps / len(loader))
+    total_steps = epochs * len(loader) if steps is None else min(steps, epochs * len(loader))
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    total_steps = epochs * len(loader)
     scheduler = (
         torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
         if schedule == "cosine"
         else None
     )
-    result = TrainResult(model)
+    result = TrainResult(model, device=device_name(device))
     if snapshot_images is not None:
         result.snapshots.append(embed(model, snapshot_images))
     best_score, best_state, since_best = -float("inf"), None, 0
     start = time.perf_counter()
-
-    bar = tqdm(range(1, epochs + 1), desc="training", unit="epoch", disable=not progress)
-    for epoch in bar:
+    bar = progress_bar(total=total_steps, desc="training", unit="step", disable=not progress)
+    for epoch in range(1, epochs + 1):
         if hasattr(loader.batch_sampler, "set_epoch"):
             loader.batch_sampler.set_epoch(epoch)
         if hasattr(loader.dataset, "set_epoch"):
             loader.dataset.set_epoch(epoch)
-        epoch_start = time.perf_counter()
+        epoch_start, first_step = time.perf_counter(), len(result.steps)
         model.train()
-        sums: dict[str, float] = {}
-        for step, batch in enumerate(loader):
+        for batch in loader:
             if augment is not None:  # distort the images, keep labels and pair flags
                 batch = [augment(t) if t.ndim == 4 else t for t in batch]
-            loss, stats = _compute_loss(model, batch, loss_fn, device)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"the loss became {loss.item()} at epoch {epoch}, step {step}; lower the "
-                    "learning rate or check the inputs for NaN"
-                )
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss, stats = step(model, batch, loss_fn, device)
+            if not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"the loss became {loss} at epoch {epoch}, step {len(result.steps) + 1}; "
+                    "lower the learning rate or check the inputs for NaN"
+                )
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            for key, value in {"loss": loss.item(), **stats}.items():
-                sums[key] = sums.get(key, 0.0) + float(value)
-        row = {"epoch": epoch, **{k: v / len(loader) for k, v in sums.items()}}
+            result.steps.append({"step": len(result.steps) + 1, "epoch": epoch, "loss": loss})
+            result.steps[-1].update((key, float(value)) for key, value in stats.items())
+            bar.update()
+            if snapshot_every and snapshot_images is not None:
+                if len(result.steps) % snapshot_every == 0:
+                    result.snapshots.append(embed(model, snapshot_images))
+            if len(result.steps) == total_steps:
+                break
+        epoch_steps = result.steps[first_step:]
+        row = {"epoch": epoch}
+        for key in [k for k in epoch_steps[0] if k not in ("step", "epoch")]:
+            row[key] = sum(s[key] for s in epoch_steps) / len(epoch_steps)
         row["seconds"] = time.perf_counter() - epoch_start
         if val_data is not None:
             row["val_map_at_r"] = retrieval_metrics(embed(model, val_data), val_data.labels)[
@@ -195,12 +269,17 @@ def train(
                 best_state = copy.deepcopy(model.state_dict())
             else:
                 since_best += 1
-        if snapshot_images is not None:
+        if snapshot_images is not None and snapshot_every is None:
             result.snapshots.append(embed(model, snapshot_images))
         result.history.append(row)
-        bar.set_postfix({k: f"{row[k]:.3f}" for k in ("loss", "val_map_at_r") if k in row})
-        if early_stopping_patience is not None and since_best >= early_stopping_patience:
+        shown = {k: f"{row[k]:.3f}" for k in ("loss", "val_map_at_r") if k in row}
+        bar.set_postfix(epoch=f"{epoch}/{epochs}", **shown)
+        if on_epoch is not None:
+            on_epoch(row)
+        stop_early = early_stopping_patience is not None and since_best >= early_stopping_patience
+        if stop_early or len(result.steps) == total_steps:
             break
+    bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     result.seconds = time.perf_counter() - start

@@ -1,4 +1,4 @@
-"""The training loop: batch kinds, history, validation, snapshots, seeding."""
+"""The training loop: batch kinds, history, validation, snapshots, seeding, steps."""
 
 import pytest
 import torch
@@ -6,7 +6,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from metric_course import losses
 from metric_course.models import EmbeddingNet
-from metric_course.training import LOSS_NAMES, make_loss, set_seed, train
+from metric_course.sampling import PKSampler
+from metric_course.training import LOSS_NAMES, TrainResult, make_loss, set_seed, train
 
 
 class Labelled:
@@ -171,3 +172,104 @@ def test_make_loss_passes_the_options_its_loss_takes_and_refuses_the_others():
         make_loss("triplet", distance="manhattan")
     with pytest.raises(ValueError, match="leave squared out"):
         make_loss("semi_hard", distance="cosine", squared=True)
+
+
+def _hand_written_loop(data, steps, seed):
+    """The loop notebook 07 and the memory benchmark wrote out: ``steps`` P×K steps, cosine."""
+    set_seed(seed)
+    model = EmbeddingNet(embedding_dim=4)
+    sampler = PKSampler(data.labels, 2, 3, seed=seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    loss_fn, losses_seen, epoch = make_loss("batch_hard"), [], 0
+    while len(losses_seen) < steps:
+        epoch += 1
+        sampler.set_epoch(epoch)
+        for rows in sampler:
+            model.train()
+            loss = loss_fn(model(data.images[rows]), data.labels[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            losses_seen.append(loss.item())
+            if len(losses_seen) == steps:
+                break
+    return model, losses_seen
+
+
+def test_a_step_budget_trains_exactly_as_the_hand_written_loop():
+    """``steps=`` over several epochs, the last one cut: the same weights, bit for bit."""
+    data = Labelled()
+    sampler = PKSampler(data.labels, 2, 3, seed=4)
+    steps = 2 * len(sampler) + 3
+    expected, expected_losses = _hand_written_loop(data, steps, seed=4)
+    set_seed(4)
+    model = EmbeddingNet(embedding_dim=4)
+    loader = DataLoader(TensorDataset(data.images, data.labels), batch_sampler=sampler)
+    result = train(
+        model,
+        loader,
+        make_loss("batch_hard"),
+        steps=steps,
+        lr=1e-2,
+        snapshot_images=data.images[:5],
+        snapshot_every=4,
+        progress=False,
+    )
+    assert [row["loss"] for row in result.steps] == expected_losses
+    for a, b in zip(model.state_dict().values(), expected.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert [row["step"] for row in result.steps] == list(range(1, steps + 1))
+    assert [row["epoch"] for row in result.history] == [1, 2, 3]
+    last_epoch = [row["loss"] for row in result.steps if row["epoch"] == 3]
+    assert len(last_epoch) == 3
+    assert result.history[2]["loss"] == pytest.approx(sum(last_epoch) / 3)
+    assert len(result.snapshots) == 1 + steps // 4  # before training, then every 4 steps
+    assert "active_fraction" in result.steps[0]
+
+
+def test_the_step_is_a_parameter():
+    """A step of one's own replaces the plain backward (as the distributed script's does)."""
+    data = Labelled()
+    seen = []
+
+    def halved_step(model, batch, loss_fn, device):
+        stats = {}
+        loss = loss_fn(model(batch[0].to(device)), batch[1].to(device), stats=stats)
+        (loss / 2).backward()
+        seen.append(len(batch[0]))
+        return loss.item(), stats
+
+    rows = []
+    result = train(
+        EmbeddingNet(embedding_dim=4),
+        loader_for("online", data),
+        make_loss("batch_hard"),
+        epochs=2,
+        step=halved_step,
+        on_epoch=rows.append,
+        progress=False,
+    )
+    assert seen == [16, 16, 16] * 2
+    assert rows == result.history
+
+
+def test_train_says_how_long_and_refuses_a_bad_budget():
+    loader = loader_for("online", Labelled())
+    model = EmbeddingNet(embedding_dim=4)
+    with pytest.raises(ValueError, match="say how long to train: epochs"):
+        train(model, loader, make_loss("batch_hard"))
+    with pytest.raises(ValueError, match="steps must be at least 1, got 0"):
+        train(model, loader, make_loss("batch_hard"), steps=0)
+    with pytest.raises(ValueError, match="snapshot_every must be at least 1"):
+        train(model, loader, make_loss("batch_hard"), epochs=1, snapshot_every=0)
+    result = train(model, loader, make_loss("batch_hard"), epochs=5, steps=4, progress=False)
+    assert len(result.steps) == 4 and len(result.history) == 2  # 3 steps an epoch
+
+
+def test_a_result_says_whether_it_was_trained_or_loaded():
+    result = TrainResult(EmbeddingNet(embedding_dim=4), seconds=5.25, device="cpu")
+    assert result.describe() == "trained in 5.2 s on cpu"
+    result.cached = True
+    assert result.describe() == "loaded from the cache (trained in 5.2 s on cpu earlier)"
