@@ -44,125 +44,33 @@ LOCAL_RANK, MASTER_ADDR and MASTER_PORT)::
     torchrun --standalone --nproc_per_node=2 -m metric_course.distributed \
         --check-gradients --backend gloo
 
-Started without torchrun, the script runs as a single process.
+Started without torchrun, the script runs as a single process. Its
+training loop is the course's (:func:`metric_course.training.train`) with
+one step changed: :func:`global_batch_step`. Joining the group
+(:func:`~metric_course.launch.init_distributed`) and starting processes from
+Python (:func:`~metric_course.launch.launch_local`, for tests and
+notebooks) live in :mod:`metric_course.launch`.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import os
-import pickle
-import socket
-import time
-import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
 from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
 
+from .launch import DistributedContext, init_distributed
+from .launch import launch_local as launch_local  # notebook 07 imports it from here for now
 from .losses import ONLINE_LOSSES
 from .sampling import PKSampler
-
-LAUNCH_HINT = "start the processes with torchrun (see `python -m metric_course.distributed -h`)"
-
-
-@dataclass(frozen=True)
-class DistributedContext:
-    """Who this process is: its rank among ``world_size`` processes, and its device."""
-
-    rank: int
-    world_size: int
-    local_rank: int
-    backend: str
-    device: torch.device
-
-
-def _environment_int(name: str, default: int) -> int:
-    value = os.environ.get(name, str(default))
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"the environment variable {name}={value!r} is not an integer") from None
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def init_distributed(backend: str = "auto", timeout_seconds: float = 120.0) -> DistributedContext:
-    """Join the process group torchrun set up, and pick this process's device.
-
-    ``backend`` is "nccl" (CUDA GPUs, one per process), "gloo" (CPUs) or
-    "auto" (nccl where CUDA is available, else gloo). Without torchrun's
-    environment variables this process becomes a group of one. Joining and
-    every later collective wait at most ``timeout_seconds``: a process that
-    died or never started ends the run with an error instead of a hang.
-    """
-    if backend == "auto":
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-    if backend not in ("nccl", "gloo"):
-        raise ValueError(f"backend must be 'nccl', 'gloo' or 'auto', got {backend!r}")
-    rank = _environment_int("RANK", 0)
-    world_size = _environment_int("WORLD_SIZE", 1)
-    local_rank = _environment_int("LOCAL_RANK", rank)
-    if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(
-            f"RANK={rank} does not fit WORLD_SIZE={world_size}: ranks run from 0 to "
-            f"WORLD_SIZE - 1; {LAUNCH_HINT} instead of setting them by hand"
-        )
-    if backend == "nccl":
-        if not torch.cuda.is_available():
-            raise RuntimeError(
-                f"backend 'nccl' needs a CUDA GPU in every process, but process {rank} sees "
-                "none; use --backend gloo for CPU processes, or run on GPU machines"
-            )
-        if local_rank >= torch.cuda.device_count():
-            raise RuntimeError(
-                f"process {rank} has LOCAL_RANK={local_rank} and needs GPU {local_rank}, but "
-                f"this machine has {torch.cuda.device_count()} GPU(s); start at most that many "
-                "processes per machine (torchrun --nproc_per_node)"
-            )
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
-    if "MASTER_ADDR" in os.environ:
-        address = f"{os.environ['MASTER_ADDR']}:{os.environ.get('MASTER_PORT', '29500')}"
-    elif world_size == 1:  # not started by torchrun: a group of one
-        address = f"127.0.0.1:{free_port()}"
-    else:
-        raise RuntimeError(f"WORLD_SIZE={world_size} but no MASTER_ADDR; {LAUNCH_HINT}")
-    # PyTorch's Windows builds have no libuv, and some (2.4) still ask for it in the TCP store.
-    options = "?use_libuv=0" if os.name == "nt" else ""
-    try:
-        dist.init_process_group(
-            backend,
-            init_method=f"tcp://{address}{options}",
-            rank=rank,
-            world_size=world_size,
-            timeout=timedelta(seconds=timeout_seconds),
-        )
-    except (RuntimeError, TimeoutError) as error:
-        raise RuntimeError(
-            f"process {rank} of {world_size} could not join the group at {address} within "
-            f"{timeout_seconds:g} s: not all {world_size} processes started, or they disagree "
-            "on the world size (check --nnodes × --nproc_per_node) or on the address "
-            f"(--rdzv_endpoint). Cause: {error}"
-        ) from error
-    return DistributedContext(rank, world_size, local_rank, backend, device)
 
 
 def _world() -> tuple[int, int]:
@@ -216,6 +124,18 @@ def global_batch_backward(
     loss = loss_fn(embeddings, gather_with_grad(labels), stats=stats)
     (loss * world_size).backward()
     return loss.item(), stats
+
+
+def global_batch_step(
+    model: nn.Module, batch: list[torch.Tensor], loss_fn: Callable[..., Any], device: torch.device
+) -> tuple[float, dict[str, float]]:
+    """The step of :func:`metric_course.training.train` for a global batch: ``train(step=...)``.
+
+    ``batch`` is this process's ``(images, labels)``; the loss is the global
+    batch's (:func:`global_batch_backward`), the same in every process.
+    """
+    images, labels = batch
+    return global_batch_backward(model, images.to(device), labels.to(device), loss_fn)
 
 
 class DistributedPKSampler(Sampler[list[int]]):
@@ -272,7 +192,7 @@ class DistributedPKSampler(Sampler[list[int]]):
                 yield batch
 
 
-# --------------------------------------------------------------------------- checks and launching
+# --------------------------------------------------------------------------- the gradient check
 
 
 def _check_network(seed: int) -> nn.Module:
@@ -315,110 +235,6 @@ def check_gradients(
     }
 
 
-def _run_in_group(
-    index: int,
-    fn: Callable[..., Any],
-    world_size: int,
-    port: int,
-    backend: str,
-    timeout_seconds: float,
-    results: Any,
-    args: tuple,
-) -> None:
-    """Body of each process started by :func:`launch_local` (like a torchrun worker).
-
-    Puts ``(rank, True, pickled result)`` or, on an error, ``(rank, False,
-    traceback)`` in ``results``: errors arrive in the order they happened, so
-    the first one is the cause and later ones are usually its consequences.
-    The result is pickled here into plain bytes: a tensor sent as it is would
-    travel as a handle to this process's shared memory, gone once it exits.
-    """
-    os.environ.update(
-        RANK=str(index),
-        LOCAL_RANK=str(index),
-        WORLD_SIZE=str(world_size),
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-    )
-    torch.set_num_threads(1)
-    try:
-        context = init_distributed(backend, timeout_seconds)
-        result = pickle.dumps(fn(context, *args))
-        dist.barrier()  # no process tears the group down while another still uses it
-        results.put((index, True, result))
-    except BaseException:
-        results.put((index, False, traceback.format_exc()))
-        raise
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
-
-
-def launch_local(
-    fn: Callable[..., Any],
-    world_size: int,
-    *args: Any,
-    backend: str = "gloo",
-    timeout_seconds: float = 60.0,
-) -> list[Any]:
-    """Run ``fn(context, *args)`` in ``world_size`` new processes on this machine; their results.
-
-    A small torchrun for tests and notebooks: processes are spawned, join a
-    group on a free port of 127.0.0.1, and return ``fn``'s results in rank
-    order. ``fn`` must be importable (defined in a module, not a notebook);
-    its results travel pickled, so tensors of any size come back.
-    If a process fails, the others are stopped and the error names it; if
-    they have not all finished after ``timeout_seconds``, all are stopped and
-    a ``TimeoutError`` is raised: never a hang.
-    """
-    if world_size < 1:
-        raise ValueError(f"world_size must be at least 1, got {world_size}")
-    spawn = mp.get_context("spawn")
-    results = spawn.SimpleQueue()
-    context = mp.start_processes(
-        _run_in_group,
-        args=(fn, world_size, free_port(), backend, timeout_seconds, results, args),
-        nprocs=world_size,
-        join=False,
-        start_method="spawn",
-    )
-    deadline = time.monotonic() + timeout_seconds
-    received = []
-    try:
-        while not context.join(timeout=max(0.0, min(1.0, deadline - time.monotonic()))):
-            received += _drain(results)  # a large result waits in the pipe until it is read
-            if time.monotonic() >= deadline:
-                running = ", ".join(str(r) for r, p in enumerate(context.processes) if p.is_alive())
-                raise TimeoutError(
-                    f"the processes of rank {running} (of {world_size}) did not finish within "
-                    f"{timeout_seconds:g} s; probably stuck, or waiting for a process that died. "
-                    "All were stopped."
-                )
-    except (mp.ProcessRaisedException, mp.ProcessExitedException) as error:
-        received += _drain(results)
-        errors = [f"process {rank}: {text}" for rank, ok, text in received if not ok]
-        raise RuntimeError(
-            "a process of launch_local failed; the errors in the order they happened (the "
-            "first is the cause, later ones usually follow from it):\n"
-            + ("\n".join(errors) or str(error))
-        ) from None
-    finally:
-        for process in context.processes:
-            if process.is_alive():
-                process.terminate()
-                process.join()
-    collected = {rank: pickle.loads(value) for rank, _, value in received + _drain(results)}
-    return [collected[rank] for rank in range(world_size)]
-
-
-def _drain(queue: Any) -> list[Any]:
-    """Everything waiting in a multiprocessing queue, without blocking."""
-    items = []
-    while not queue.empty():
-        items.append(queue.get())
-    return items
-
-
 # --------------------------------------------------------------------------- training script
 
 
@@ -448,9 +264,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def _train(context: DistributedContext, args: argparse.Namespace) -> None:
+    """The script's training: :func:`~metric_course.training.train` with the global-batch step."""
     from .data import course_data
     from .evaluation import embed, retrieval_metrics
     from .models import EmbeddingNet
+    from .training import train
 
     if context.rank == 0:  # one process downloads (if needed), the others wait and read
         data = course_data(max_per_class=args.max_per_class, download=True)
@@ -465,8 +283,6 @@ def _train(context: DistributedContext, args: argparse.Namespace) -> None:
         model, device_ids=[context.device] if context.device.index is not None else None
     )
     sampler = DistributedPKSampler(data.train.labels, args.p, args.k, seed=args.seed)
-    loader = DataLoader(data.train, batch_sampler=sampler)
-    optimizer = torch.optim.Adam(ddp.parameters(), lr=args.lr)
     margin = {} if args.margin is None else {"margin": args.margin}
     loss_fn = partial(ONLINE_LOSSES[args.loss], **margin)
     if context.rank == 0:
@@ -476,24 +292,27 @@ def _train(context: DistributedContext, args: argparse.Namespace) -> None:
             f"images; {len(sampler)} steps per epoch",
             flush=True,
         )
-    for epoch in range(1, args.epochs + 1):
-        sampler.set_epoch(epoch)
-        start, losses = time.perf_counter(), []
-        ddp.train()
-        for images, labels in loader:
-            optimizer.zero_grad(set_to_none=True)
-            loss, _ = global_batch_backward(
-                ddp, images.to(context.device), labels.to(context.device), loss_fn
-            )
-            optimizer.step()
-            losses.append(loss)
-        if context.rank == 0:
-            unseen = retrieval_metrics(embed(model, data.test_unseen), data.test_unseen.labels)
-            print(
-                f"epoch {epoch}: loss {np.mean(losses):.4f}, MAP@R on unseen classes "
-                f"{unseen['map_at_r']:.3f} ({time.perf_counter() - start:.1f} s)",
-                flush=True,
-            )
+
+    def report(row: dict[str, float]) -> None:  # rank 0 only: the others never wait for it
+        unseen = retrieval_metrics(embed(model, data.test_unseen), data.test_unseen.labels)
+        print(
+            f"epoch {row['epoch']}: loss {row['loss']:.4f}, MAP@R on unseen classes "
+            f"{unseen['map_at_r']:.3f} ({row['seconds']:.1f} s)",
+            flush=True,
+        )
+
+    train(
+        ddp,
+        DataLoader(data.train, batch_sampler=sampler),
+        loss_fn,
+        epochs=args.epochs,
+        lr=args.lr,
+        schedule="constant",
+        device=context.device,
+        progress=False,
+        step=global_batch_step,
+        on_epoch=report if context.rank == 0 else None,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

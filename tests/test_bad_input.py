@@ -16,13 +16,13 @@ import torch
 from metric_course import losses
 from metric_course.data import ImageDataset, course_data, resolve_split
 from metric_course.distances import check_embeddings, cross_distances, pairwise_distances
-from metric_course.distributed import launch_local
 from metric_course.evaluation import (
     embed,
     pair_distances,
     retrieval_metrics,
 )
 from metric_course.few_shot import few_shot_accuracy
+from metric_course.launch import launch_local
 from metric_course.models import EmbeddingNet, get_device
 from metric_course.neighbours import neighbour_table
 from metric_course.recipe import Recipe, train_embedding

@@ -6,8 +6,6 @@ them. Every launch has a timeout, so a broken test fails instead of hanging.
 """
 
 import os
-import time
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,9 +18,8 @@ from metric_course.distributed import (
     check_gradients,
     gather_with_grad,
     global_batch_backward,
-    init_distributed,
-    launch_local,
 )
+from metric_course.launch import launch_local
 from metric_course.losses import batch_hard_triplet_loss
 from metric_course.sampling import PKSampler
 
@@ -137,63 +134,6 @@ def test_distributed_pk_sampler_rejects_bad_ranks_and_tiny_epochs():
         DistributedPKSampler(labels, 2, 2, num_replicas=50, rank=0)
 
 
-def _fails_on_rank_one(context):
-    if context.rank == 1:
-        raise ArithmeticError("rank one broke on purpose")
-    dist.barrier()  # rank 0 waits for rank 1, which never comes
-
-
-def _sleeps(context):
-    time.sleep(60)
-
-
-def test_a_failing_process_ends_the_run_with_its_error_first():
-    with pytest.raises(RuntimeError) as failure:
-        launch_local(_fails_on_rank_one, WORLD_SIZE, timeout_seconds=120)
-    message = str(failure.value)
-    cause = message.index("process 1: Traceback")
-    assert "ArithmeticError: rank one broke on purpose" in message[cause:]
-    assert "process 0:" not in message[:cause]  # rank 0's error, if reported, comes after
-
-
-def test_a_stuck_process_ends_the_run_with_a_timeout():
-    start = time.monotonic()
-    with pytest.raises(TimeoutError, match="did not finish within"):
-        launch_local(_sleeps, 1, timeout_seconds=8)
-    assert time.monotonic() - start < 40
-
-
-def test_a_missing_process_ends_init_with_a_clear_error(monkeypatch):
-    port = distributed.free_port()
-    monkeypatch.setenv("RANK", "0")
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
-    monkeypatch.setenv("MASTER_PORT", str(port))
-    with pytest.raises(RuntimeError, match=r"could not join the group .* --nproc_per_node"):
-        init_distributed("gloo", timeout_seconds=1)
-    assert not dist.is_initialized()
-
-
-def test_bad_launch_settings_are_explained(monkeypatch):
-    monkeypatch.setenv("RANK", "2")
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.raises(ValueError, match="RANK=2 does not fit WORLD_SIZE=2"):
-        init_distributed("gloo")
-    monkeypatch.setenv("RANK", "0")
-    with pytest.raises(ValueError, match="backend must be"):
-        init_distributed("mpi")
-    with pytest.raises(ValueError, match="world_size must be at least 1"):
-        launch_local(_sleeps, 0)
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
-def test_nccl_without_a_gpu_says_to_use_gloo(monkeypatch):
-    monkeypatch.delenv("RANK", raising=False)
-    monkeypatch.delenv("WORLD_SIZE", raising=False)
-    with pytest.raises(RuntimeError, match=r"needs a CUDA GPU .* --backend gloo"):
-        init_distributed("nccl")
-
-
 def test_the_script_checks_gradients_as_a_single_process(monkeypatch, capsys):
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)
@@ -215,22 +155,3 @@ def test_global_batch_backward_in_one_process_is_the_plain_loss():
     assert loss == pytest.approx(expected.item()) and "active_fraction" in stats
     for a, b in zip(network.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(a.grad, b.grad)
-
-
-@pytest.mark.parametrize(("os_name", "options"), [("nt", "?use_libuv=0"), ("posix", "")])
-def test_windows_rendezvous_asks_for_no_libuv(monkeypatch, os_name, options):
-    """PyTorch's Windows builds lack libuv: their TCP rendezvous must say use_libuv=0."""
-    asked = {}
-
-    def init_process_group(backend, init_method, **kwargs):
-        asked["init_method"] = init_method
-
-    monkeypatch.setenv("RANK", "0")
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
-    monkeypatch.setenv("MASTER_PORT", "29512")
-    # Only the module's view of the platform changes (a global os.name = "nt" breaks pathlib).
-    monkeypatch.setattr(distributed, "os", SimpleNamespace(name=os_name, environ=os.environ))
-    monkeypatch.setattr(distributed.dist, "init_process_group", init_process_group)
-    init_distributed("gloo")
-    assert asked["init_method"] == f"tcp://127.0.0.1:29512{options}"
