@@ -19,6 +19,7 @@ import statistics
 import time
 
 import torch
+from torch.utils.data import DataLoader
 
 from metric_course.data import course_data
 from metric_course.evaluation import embed, retrieval_metrics
@@ -26,33 +27,24 @@ from metric_course.few_shot import one_shot_error
 from metric_course.memory import CrossBatchMemoryLoss
 from metric_course.recipe import RECIPES
 from metric_course.sampling import PKSampler
-from metric_course.training import set_seed
+from metric_course.training import set_seed, train
 
 
 def train_small_batches(data, recipe, loss_fn, args: argparse.Namespace, seed: int):
-    """The notebook's loop: ``args.steps`` steps of P×K batches under the recipe's choices."""
+    """The notebook's training: ``args.steps`` steps of P×K batches under the recipe's choices."""
     set_seed(seed)
-    model = recipe.network()
     sampler = PKSampler(data.train.labels, args.p, args.k, seed=seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.steps)
-    steps, epoch = 0, 0
-    while steps < args.steps:
-        epoch += 1
-        sampler.set_epoch(epoch)
-        for rows in sampler:
-            images, labels = data.train.images[rows], data.train.labels[rows]
-            model.train()
-            loss = loss_fn(model(images), labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            if recipe.schedule == "cosine":
-                schedule.step()
-            steps += 1
-            if steps == args.steps:
-                break
-    return model
+    result = train(
+        recipe.network(),
+        DataLoader(data.train, batch_sampler=sampler),
+        loss_fn,
+        steps=args.steps,
+        lr=recipe.lr,
+        weight_decay=recipe.weight_decay,
+        schedule=recipe.schedule,
+        progress=False,
+    )
+    return result.model
 
 
 def score(model, data) -> dict[str, float]:

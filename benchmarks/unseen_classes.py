@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable, Sequence
 
 import torch
@@ -40,7 +39,7 @@ from torch.utils.data import DataLoader
 from metric_course.data import SPLITS, CourseData, course_data
 from metric_course.evaluation import embed, retrieval_metrics
 from metric_course.recipe import Recipe, train_embedding
-from metric_course.training import set_seed
+from metric_course.training import set_seed, train
 
 COURSE_LOSSES = ("contrastive", "triplet", "batch_all", "batch_hard", "semi_hard")
 PML_LOSSES = ("contrastive", "batch_all", "batch_hard", "semi_hard")
@@ -84,17 +83,16 @@ def pml_defaults(loss: str, train_data, images: int, epochs: int, recipe: Recipe
         train_data.labels, m=8, batch_size=batch, length_before_new_iter=images // epochs
     )
     loader = DataLoader(train_data, batch_size=batch, sampler=sampler, drop_last=True)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    start = time.perf_counter()
-    model.train()
-    for _ in range(epochs):
-        for x, labels in loader:
-            embeddings = model(x)
-            pairs = miner(embeddings, labels) if miner else None
-            optimizer.zero_grad(set_to_none=True)
-            loss_fn(embeddings, labels, pairs).backward()
-            optimizer.step()
-    return model, time.perf_counter() - start
+
+    def pml_loss(embeddings: torch.Tensor, labels: torch.Tensor, stats: dict) -> torch.Tensor:
+        pairs = miner(embeddings, labels) if miner else None
+        return loss_fn(embeddings, labels, pairs)
+
+    # Adam at PML's 1e-3 without a schedule: the course's loop, none of the recipe's choices
+    result = train(
+        model, loader, pml_loss, epochs=epochs, lr=1e-3, schedule="constant", progress=False
+    )
+    return model, result.seconds
 
 
 def course_recipe(loss: str, data: CourseData, recipe: Recipe, seed: int):
