@@ -8,19 +8,24 @@ nothing else.
 
 Trained models can be cached on disk (``cache_dir``): later notebooks reuse
 the models of earlier ones instead of training them again, and a notebook
-run on its own trains what it needs. A cache file is written whole or not at
-all (to a temporary file, then renamed); a damaged one is named and retrained.
+run on its own trains what it needs. A model is found in the cache only when
+the code that trains it is unchanged: the cache key holds a hash of the
+package's training code (edit a loss or the network and the model is trained
+anew), torch's version and the device kind. A cache file is written whole or
+not at all (to a temporary file, then renamed), readable as the umask says;
+a damaged one is named and retrained.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import itertools
 import json
 import math
 import os
 import pickle
-import tempfile
+import secrets
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -34,6 +39,8 @@ from .losses import MARGINS
 from .models import EmbeddingNet, get_device
 from .sampling import PairDataset, PKSampler, TripletDataset
 from .training import LOSS_NAMES, TrainResult, make_loss, set_seed, train
+
+PACKAGE = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,64 @@ def model_cache_dir() -> Path:
     return default_data_dir() / "models"
 
 
+def training_code_files() -> list[Path]:
+    """The package's source files that shape a trained model: recipe.py and all it imports.
+
+    Followed through every import of the package inside them, deferred
+    imports included, so editing a loss, the network, the sampler or the
+    loop (as the course invites) changes the model cache's key.
+    """
+    files, todo = set(), [PACKAGE / "recipe.py"]
+    while todo:
+        path = todo.pop()
+        if path in files:
+            continue
+        files.add(path)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:  # relative: from .x import y, from . import x, from ..x import y
+                    base = path.parents[node.level - 1]
+                elif (node.module or "").split(".")[0] == PACKAGE.name:
+                    base = PACKAGE.parent
+                else:
+                    continue
+                module = (node.module or "").split(".") if node.module else []
+                names = [module] + [[*module, alias.name] for alias in node.names]
+            elif isinstance(node, ast.Import):
+                base = PACKAGE.parent
+                names = [a.name.split(".") for a in node.names if a.name.startswith(PACKAGE.name)]
+            else:
+                continue
+            for parts in names:  # the module, its packages' __init__.py, a submodule imported
+                for depth in range(len(parts) + 1):
+                    folder = base.joinpath(*parts[:depth])
+                    candidates = [folder / "__init__.py"]
+                    if depth:
+                        candidates.append(folder.with_suffix(".py"))
+                    todo += [
+                        c.resolve()
+                        for c in candidates
+                        if c.is_file() and PACKAGE in c.resolve().parents
+                    ]
+    return sorted(files)
+
+
+def training_code_fingerprint() -> str:
+    """A short hash of what trains a model besides its data: the code, torch, the device kind.
+
+    The code is :func:`training_code_files` as they are on disk now.
+    """
+    setting = f"{_code_digest()} torch {torch.__version__} on {get_device().type}"
+    return hashlib.sha256(setting.encode()).hexdigest()[:12]
+
+
+def _code_digest() -> str:
+    digest = hashlib.sha256()
+    for path in training_code_files():
+        digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def _fingerprint(*tensors: torch.Tensor | None) -> str:
     """A short hash of the data a model is trained, chosen and snapshotted on."""
     digest = hashlib.sha256()
@@ -200,29 +265,33 @@ def train_embedding(
     With ``val_data`` (classes held out of training, never the test classes)
     the best epoch's weights are kept. With ``cache_dir`` (for example
     :func:`model_cache_dir`) a model trained before with the same loss,
-    recipe, seed and data is loaded instead of trained again.
+    recipe, seed and data, *by the same code* (:func:`training_code_fingerprint`:
+    the package's training code, torch's version, the device kind), is loaded
+    instead of trained again; ``result.cached`` says so. ``progress`` shows
+    the training bar, or one line saying the model was loaded from the cache.
+    A model that cannot be saved (a cache folder without write access) is
+    returned with a warning.
     """
     if loss not in LOSS_NAMES:
         raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSS_NAMES)}")
     recipe = recipe or Recipe()
     cache_file = None
     if cache_dir is not None:
-        data = _fingerprint(
-            train_data.labels,
-            train_data.images,
-            None if val_data is None else val_data.labels,
-            snapshot_images,
+        cache_file = _cache_file(
+            Path(cache_dir), loss, train_data, val_data, recipe, seed, snapshot_images
         )
-        key = f"{loss}-{recipe.fingerprint()}-{data}-seed{seed}"
-        cache_file = Path(cache_dir) / f"{key}.pt"
-        if cache_file.exists():
-            try:
-                return _load(cache_file, recipe)
-            except (RuntimeError, EOFError, pickle.UnpicklingError, KeyError) as error:
-                warnings.warn(
-                    f"the cached model {cache_file} is damaged ({error}); training it again",
-                    stacklevel=2,
-                )
+    if cache_file is not None and cache_file.exists():
+        try:
+            result = _load(cache_file, recipe)
+        except (RuntimeError, EOFError, pickle.UnpicklingError, KeyError) as error:
+            warnings.warn(
+                f"the cached model {cache_file} is damaged ({error}); training it again",
+                stacklevel=2,
+            )
+        else:
+            if progress:
+                print(f"{loss}: {result.describe()}")
+            return result
     set_seed(seed)
     model = recipe.network(in_channels=train_data.images.shape[1]).to(get_device())
     result = train(
@@ -239,29 +308,72 @@ def train_embedding(
         augment=recipe.augmentation,
     )
     if cache_file is not None:
-        _save(cache_file, result)
+        try:
+            _save(cache_file, result)
+        except (OSError, RuntimeError) as error:  # RuntimeError: torch's writer, e.g. disk full
+            warnings.warn(
+                f"the trained model could not be cached in {cache_file.parent} ({error}); it "
+                "is returned, but the next run trains it again: give a cache_dir you can "
+                "write to, or none",
+                stacklevel=2,
+            )
     return result
 
 
-def _save(path: Path, result: TrainResult) -> None:
-    """Write the cache file whole or not at all: a temporary file, then one atomic rename.
+# The training code as this process imported it: a model is cached only when the files on disk
+# are still these, so that a cached model is always one that the code on disk trains.
+_CODE_AT_IMPORT = _code_digest()
 
-    An interrupted save leaves only a temporary file, never a truncated model
-    under the final name.
+
+def _cache_file(
+    cache_dir: Path, loss: str, train_data, val_data, recipe: Recipe, seed: int, snapshot_images
+) -> Path | None:
+    """Where the model of these inputs is cached; None when the code changed since import.
+
+    The name holds all a model depends on: loss, recipe, data, seed and the
+    training code (with torch's version and the device kind).
+    """
+    if _code_digest() != _CODE_AT_IMPORT:
+        warnings.warn(
+            "the package's training code changed since this process imported it, so the code "
+            "that runs may not be the code on disk: training without the cache. Restart the "
+            "kernel (or Python) to use the cache again.",
+            stacklevel=3,
+        )
+        return None
+    data = _fingerprint(
+        train_data.labels,
+        train_data.images,
+        None if val_data is None else val_data.labels,
+        snapshot_images,
+    )
+    code = training_code_fingerprint()
+    return cache_dir / f"{loss}-{recipe.fingerprint()}-{data}-code{code}-seed{seed}.pt"
+
+
+def _save(path: Path, result: TrainResult) -> None:
+    """Write the cache file whole or not at all, readable as the umask says (0644 under 022).
+
+    The model goes to a hidden file in the same folder, renamed over ``path``
+    once complete: an interrupted save never leaves a truncated model under
+    the final name. (``NamedTemporaryFile`` would make it 0600, unreadable
+    for the other accounts of a shared classroom data folder.)
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     saved = {
         "state_dict": {k: v.cpu() for k, v in result.model.state_dict().items()},
         "in_channels": result.model.in_channels,
         "history": result.history,
+        "steps": result.steps,
         "snapshots": result.snapshots,
         "best_epoch": result.best_epoch,
         "seconds": result.seconds,
+        "device": result.device,
     }
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
-        temporary = Path(f.name)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
-        torch.save(saved, temporary)
+        with open(temporary, "xb") as file:  # mode 0666 minus the umask
+            torch.save(saved, file)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
@@ -273,5 +385,12 @@ def _load(path: Path, recipe: Recipe) -> TrainResult:
     model.load_state_dict(saved["state_dict"])
     model.to(get_device())
     return TrainResult(
-        model, saved["history"], saved["snapshots"], saved["best_epoch"], saved["seconds"]
+        model,
+        history=saved["history"],
+        snapshots=saved["snapshots"],
+        best_epoch=saved["best_epoch"],
+        seconds=saved["seconds"],
+        steps=saved["steps"],
+        device=saved["device"],
+        cached=True,
     )

@@ -1,14 +1,21 @@
 """The shared training recipe: copies, fingerprints, loaders, the model cache, the benchmark."""
 
 import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 import torch
 
+from metric_course import recipe as recipe_module
 from metric_course.data import course_data
 from metric_course.evaluation import embed
-from metric_course.recipe import Recipe, make_loader, train_embedding
+from metric_course.recipe import Recipe, make_loader, train_embedding, training_code_files
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "unseen_classes.py"
 # 3 classes × 4 images a batch, 4 batches an epoch: small enough for a test
@@ -70,11 +77,127 @@ def test_cached_model_gives_identical_embeddings(digits, tmp_path):
     )
     images = digits.test_unseen.images
     assert torch.equal(embed(trained.model, images), embed(loaded.model, images))
-    assert loaded.history == trained.history
+    assert loaded.history == trained.history and loaded.steps == trained.steps
+    assert (trained.cached, loaded.cached) == (False, True)
+    assert loaded.seconds == trained.seconds and loaded.device == trained.device == "cpu"
     train_embedding(
         "batch_hard", digits.train, recipe=TINY, seed=2, cache_dir=tmp_path, progress=False
     )
     assert len(list(tmp_path.glob("*.pt"))) == 2  # another seed is another model
+
+
+def test_a_cached_model_says_it_was_loaded_in_one_line_without_a_bar(digits, tmp_path, capsys):
+    train_embedding("batch_hard", digits.train, recipe=TINY, cache_dir=tmp_path, progress=False)
+    loaded = train_embedding("batch_hard", digits.train, recipe=TINY, cache_dir=tmp_path)
+    captured = capsys.readouterr()
+    assert (
+        captured.out
+        == f"batch_hard: loaded from the cache (trained in {loaded.seconds:.1f} s on cpu earlier)\n"
+    )
+    assert captured.err == ""  # no progress bar
+
+
+def test_the_cache_key_follows_the_training_code():
+    names = {path.name for path in training_code_files()}
+    for module in ("models", "losses", "distances", "mining", "training", "recipe", "sampling"):
+        assert f"{module}.py" in names, module
+    assert "augmentation.py" in names and "plotting.py" not in names
+
+
+EDITED_NETWORK = """
+
+_plain_init = EmbeddingNet.__init__
+
+
+def _init_with_a_larger_head(self, *args, **kwargs):  # a student's edit of the network
+    _plain_init(self, *args, **kwargs)
+    with torch.no_grad():
+        self.head.weight.mul_(3)
+
+
+EmbeddingNet.__init__ = _init_with_a_larger_head
+"""
+
+
+def test_a_model_of_edited_code_is_trained_anew_never_served_stale(tmp_path):
+    """A student edits the package (a copy on PYTHONPATH) and reruns: a new model is trained."""
+    package = Path(recipe_module.__file__).parent
+    copy = tmp_path / "course" / package.name
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    script = textwrap.dedent(
+        """
+        import json, sys
+        import torch
+        from metric_course.data import course_data
+        from metric_course.evaluation import embed
+        from metric_course.recipe import Recipe, train_embedding
+        digits = course_data("digits", max_per_class=30)
+        tiny = Recipe().with_changes(epochs=2, images_per_epoch=48, batch_images=12, p=3)
+        result = train_embedding(
+            "batch_hard", digits.train, recipe=tiny, cache_dir=sys.argv[1], progress=False
+        )
+        weights = result.model.head.weight.detach()
+        print(json.dumps({"cached": result.cached, "head": weights.abs().sum().item()}))
+        """
+    )
+    environment = {**os.environ, "PYTHONPATH": str(copy.parent), "METRIC_COURSE_DEVICE": "cpu"}
+
+    def run() -> dict:
+        finished = subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / "models")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=environment,
+            cwd=tmp_path,
+        )
+        assert finished.returncode == 0, finished.stderr
+        return json.loads(finished.stdout.splitlines()[-1])
+
+    first, again = run(), run()
+    assert (first["cached"], again["cached"]) == (False, True)  # the cache works here
+    assert again["head"] == first["head"]
+    losses = copy / "losses.py"
+    losses.write_text(losses.read_text() + "\n# a student's edit of a loss\n")
+    assert run() == first  # trained again (not cached), and to the same model
+    with open(copy / "models.py", "a", encoding="utf-8") as models:
+        models.write(EDITED_NETWORK)
+    edited = run()
+    assert edited["cached"] is False  # the stale model of the old code is not served
+    assert edited["head"] != first["head"]
+    assert len(list((tmp_path / "models").glob("*.pt"))) == 3
+
+
+def test_code_changed_since_import_trains_without_the_cache(digits, tmp_path, monkeypatch):
+    """The files on disk are not the code that runs (an edit without a restart): no caching."""
+    monkeypatch.setattr(recipe_module, "_CODE_AT_IMPORT", "the code of an older import")
+    with pytest.warns(UserWarning, match="changed since this process imported it.*Restart"):
+        result = train_embedding(
+            "batch_hard", digits.train, recipe=TINY, cache_dir=tmp_path, progress=False
+        )
+    assert not result.cached and list(tmp_path.iterdir()) == []
+
+
+def test_an_unwritable_cache_warns_and_returns_the_trained_model(digits, tmp_path):
+    (tmp_path / "a file").write_text("")
+    unwritable = tmp_path / "a file" / "models"  # under a file: no one can write there
+    with pytest.warns(UserWarning, match=r"could not be cached in .*a file.*it is returned"):
+        result = train_embedding(
+            "batch_hard", digits.train, recipe=TINY, cache_dir=unwritable, progress=False
+        )
+    assert len(result.history) == TINY.epochs and not result.cached
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_cached_models_are_readable_as_the_umask_says(digits, tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        train_embedding("batch_hard", digits.train, recipe=TINY, cache_dir=tmp_path, progress=False)
+    finally:
+        os.umask(previous)
+    (saved,) = tmp_path.glob("*.pt")
+    assert saved.stat().st_mode & 0o777 == mode
+    assert [p.name for p in tmp_path.iterdir()] == [saved.name]  # no temporary file left
 
 
 def test_the_default_recipe_builds_its_network_on_small_and_large_images(digits):
