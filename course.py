@@ -297,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
         help="test: where the notebooks train; 'auto' lets them use a GPU (checked numbers "
         "were made on a CPU and differ on a GPU)",
     )
+    if not (sys.argv[1:] if argv is None else argv):  # argparse would name arguments, not commands
+        print(f"{parser.format_usage()}\n{__doc__}")
+        return 2
     args = parser.parse_args(argv)
     try:
         python = setup(

@@ -356,3 +356,19 @@ def test_the_sites_javascript_comes_from_exactly_pinned_packages():
     config = (course.SITE / "_config.yml").read_text(encoding="utf-8")
     static = course.SITE_STATIC.relative_to(course.ROOT).as_posix()
     assert f"html_static_path: [{static}, site/static]" in config
+
+
+def test_bare_course_py_prints_the_usage_with_the_commands(recorder, capsys):
+    assert course.main([]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("usage: ")
+    assert "python3 course.py lab " in out and "python3 course.py test " in out
+    assert recorder.calls == []  # nothing is set up
+
+
+def test_bare_course_py_on_the_command_line_names_the_commands_not_arguments():
+    finished = subprocess.run(
+        [sys.executable, str(ROOT / "course.py")], capture_output=True, text=True, timeout=60
+    )
+    assert finished.returncode == 2 and "python3 course.py lab " in finished.stdout
+    assert "required" not in finished.stdout + finished.stderr
