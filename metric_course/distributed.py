@@ -67,10 +67,14 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
 
+from .data import course_data
+from .evaluation import embed, retrieval_metrics
 from .launch import DistributedContext, init_distributed
 from .launch import launch_local as launch_local  # notebook 07 imports it from here for now
 from .losses import ONLINE_LOSSES
+from .models import EmbeddingNet
 from .sampling import PKSampler
+from .training import train
 
 
 def _world() -> tuple[int, int]:
@@ -265,11 +269,6 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _train(context: DistributedContext, args: argparse.Namespace) -> None:
     """The script's training: :func:`~metric_course.training.train` with the global-batch step."""
-    from .data import course_data
-    from .evaluation import embed, retrieval_metrics
-    from .models import EmbeddingNet
-    from .training import train
-
     if context.rank == 0:  # one process downloads (if needed), the others wait and read
         data = course_data(max_per_class=args.max_per_class, download=True)
     dist.barrier()

@@ -23,9 +23,7 @@ import hashlib
 import itertools
 import json
 import math
-import os
 import pickle
-import secrets
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -35,6 +33,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from .augmentation import RandomAffine, check_quarter_turns, rotated_classes
 from .data import default_data_dir
+from .data.files import write_atomically
 from .losses import MARGINS
 from .models import EmbeddingNet, get_device
 from .sampling import PairDataset, PKSampler, TripletDataset
@@ -354,10 +353,9 @@ def _cache_file(
 def _save(path: Path, result: TrainResult) -> None:
     """Write the cache file whole or not at all, readable as the umask says (0644 under 022).
 
-    The model goes to a hidden file in the same folder, renamed over ``path``
-    once complete: an interrupted save never leaves a truncated model under
-    the final name. (``NamedTemporaryFile`` would make it 0600, unreadable
-    for the other accounts of a shared classroom data folder.)
+    :func:`~metric_course.data.files.write_atomically`: an interrupted save
+    never leaves a truncated model under the final name, and the other
+    accounts of a shared classroom data folder can read it.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     saved = {
@@ -370,13 +368,7 @@ def _save(path: Path, result: TrainResult) -> None:
         "seconds": result.seconds,
         "device": result.device,
     }
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(temporary, "xb") as file:  # mode 0666 minus the umask
-            torch.save(saved, file)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    write_atomically(path, lambda file: torch.save(saved, file))
 
 
 def _load(path: Path, recipe: Recipe) -> TrainResult:
