@@ -40,6 +40,7 @@ class NotebookBar(tqdm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._handle = None
         kwargs.setdefault("ascii", False)  # block characters, as in a terminal
+        kwargs.setdefault("mininterval", 0.5)  # each redraw is a message to the front end
         super().__init__(*args, file=io.StringIO(), **kwargs)  # the text stream stays unused
 
     def display(self, msg: str | None = None, pos: int | None = None) -> bool:

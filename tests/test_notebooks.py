@@ -229,6 +229,16 @@ def test_key_numbers_are_checked_by_nbval(notebook):
             )
 
 
+def test_training_cells_are_never_compared(notebook):
+    """Training shows a progress bar and prints times: nbval must not compare such a cell."""
+    for cell in code_cells(notebook):
+        if TRAINS.search(cell.source):
+            assert not is_checked(cell), (
+                f"{where(notebook, cell)} trains (its bar and times differ run to run): print "
+                "the conclusions in a checked cell of their own"
+            )
+
+
 def test_ends_with_summary_and_references(notebook):
     markdown = [cell.source for cell in notebook.cells if cell.cell_type == "markdown"]
     assert any(re.search(r"^#+ .*Summary", text, re.M) for text in markdown), (
