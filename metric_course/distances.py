@@ -110,7 +110,7 @@ def safe_sqrt(squared: torch.Tensor) -> torch.Tensor:
 def cross_distances(
     queries: torch.Tensor, gallery: torch.Tensor, squared: bool = False, *, check: bool = True
 ) -> torch.Tensor:
-    """Euclidean distances from every query to every gallery item, shape (Q, G).
+    """Euclidean distances from every query to every gallery item, shape (Q, G) (notebook 02).
 
     ``squared=True`` returns ||q_i − g_j||² instead. Never negative, and its
     gradient is finite where a query and a gallery item coincide.
@@ -185,7 +185,7 @@ class _PairwiseDistances(torch.autograd.Function):
 def pairwise_distances(
     embeddings: torch.Tensor, squared: bool = False, *, check: bool = True
 ) -> torch.Tensor:
-    """All Euclidean distances within a batch, shape (B, B).
+    """All Euclidean distances within a batch, shape (B, B) (notebook 01).
 
     Entry (i, j) is ||x_i − x_j|| (or its square with ``squared=True``). The
     matrix is symmetric up to round-off, never negative, exactly 0 on the
@@ -199,7 +199,7 @@ def pairwise_distances(
 
 
 def cosine_distances(embeddings: torch.Tensor) -> torch.Tensor:
-    """1 − cosine similarity of every pair in the batch, shape (B, B), values in [0, 2].
+    """1 − cosine similarity of every pair in a batch, (B, B), in [0, 2] (notebook 01).
 
     Depends only on the directions of the embeddings; for unit-length
     embeddings it equals half the squared Euclidean distance. A zero vector
@@ -215,7 +215,10 @@ def cosine_distances(embeddings: torch.Tensor) -> torch.Tensor:
 def paired_distances(
     x: torch.Tensor, y: torch.Tensor, squared: bool = False, *, distance: str = "euclidean"
 ) -> torch.Tensor:
-    """Distance between row i of ``x`` and row i of ``y``, shape (B,): a Siamese pair's D."""
+    """Distance between row i of ``x`` and row i of ``y``, shape (B,) (notebook 03).
+
+    A Siamese pair's D, or a triplet's d(a, p) and d(a, n).
+    """
     check_distance(distance, squared)
     check_embeddings(x, "the first embeddings")
     check_embeddings(y, "the second embeddings")

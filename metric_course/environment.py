@@ -18,7 +18,7 @@ LECTURE_ENV = "METRIC_COURSE_LECTURE"
 
 
 def lecture_mode() -> bool:
-    """True when the environment variable ``METRIC_COURSE_LECTURE`` is 1/true/yes.
+    """True when the environment variable ``METRIC_COURSE_LECTURE`` is 1/true/yes (notebook 00).
 
     Notebooks read it in their ``parameters`` cell: the default is a quick run
     that fits a laptop CPU, lecture mode trains on more data for longer.
@@ -42,7 +42,7 @@ def package_versions(
         "ipywidgets",
     ),
 ) -> dict[str, str]:
-    """Installed version of each package, or "missing" when it cannot be imported."""
+    """Installed version of each package, or "missing" when it cannot be imported (notebook 00)."""
     versions = {"python": platform.python_version()}
     for name in names:
         try:
@@ -53,7 +53,7 @@ def package_versions(
 
 
 def describe_device() -> str:
-    """One line naming the device the course will train on."""
+    """One line naming the device the course will train on (notebook 00)."""
     import torch
 
     device = get_device()

@@ -96,7 +96,7 @@ def _runs_from(path: Path) -> tuple[OneShotRun, ...]:
 
 
 def load_one_shot_runs(data_dir: str | Path | None = None) -> list[OneShotRun]:
-    """Lake et al.'s 20 official 20-way one-shot runs, images at 28×28 (strokes bright).
+    """Lake et al.'s 20 official 20-way one-shot runs, 28×28, strokes bright (notebook 01).
 
     Read from ``omniglot/all_runs.zip`` in the course data folder (checked
     by MD5); see :mod:`metric_course.data.omniglot` for how to get it.
@@ -113,7 +113,7 @@ def read_one_shot_runs(path: str | Path) -> list[OneShotRun]:
 
 
 def pixel_embedding(images: torch.Tensor, normalize: bool = False) -> torch.Tensor:
-    """The raw-pixel baseline: each image as one long vector of its pixels.
+    """The raw-pixel baseline: each image as one long vector of its pixels (notebook 01).
 
     ``normalize=True`` scales each vector to length 1, so that distances
     compare directions (cosine), as the course's networks' embeddings do.
@@ -148,7 +148,7 @@ class OneShotResult:
 
 @torch.no_grad()
 def one_shot_error(embedding: Embedding, runs: list[OneShotRun] | None = None) -> OneShotResult:
-    """Score ``embedding`` (a network, or a function images -> embeddings) on one-shot runs.
+    """Score ``embedding`` (a network, or images -> embeddings) on one-shot runs (notebook 01).
 
     Each test image is named by its nearest training image (1-nearest
     neighbour, Euclidean distance in the embedding). ``runs`` defaults to
@@ -186,7 +186,7 @@ def draw_episodes(
     episodes: int = 1000,
     seed: int = 0,
 ) -> list[Episode]:
-    """Draw ``episodes`` N-way K-shot episodes, the same ones for every model.
+    """Draw ``episodes`` N-way K-shot episodes, the same ones for every model (notebook 05).
 
     Each picks ``n_way`` classes at random, then ``k_shot`` support and
     ``n_query`` query items of each (all distinct).
@@ -222,7 +222,7 @@ def episode_accuracies(
     episodes: list[Episode],
     method: str = "nearest_neighbour",
 ) -> np.ndarray:
-    """The share of queries named right in each episode (one number per episode)."""
+    """The share of queries named right in each episode, one number each (notebook 05)."""
     if method not in CLASSIFIERS:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(CLASSIFIERS)}")
     embeddings, labels = torch.as_tensor(embeddings).float(), torch.as_tensor(labels).long()
@@ -243,7 +243,7 @@ def episode_accuracies(
 
 
 def mean_and_ci95(values: np.ndarray) -> tuple[float, float]:
-    """The mean of per-episode ``values`` and the half-width of its 95% interval.
+    """The mean of per-episode ``values`` and the half-width of its 95% interval (notebook 05).
 
     The interval is ± 1.96 standard errors (sample standard deviation / √n),
     NaN for a single value. Applied to the per-episode *differences* of two
@@ -340,7 +340,7 @@ def compare_few_shot(
     method: str = "nearest_neighbour",
     seed: int = 0,
 ) -> PairedComparison:
-    """Compare two embeddings of the same images on the same N-way K-shot episodes.
+    """Compare two embeddings on the same N-way K-shot episodes of the same images (notebook 01).
 
     The interval is the mean per-episode difference ± 1.96 standard errors
     of that difference (a paired comparison).

@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 
 def get_device(prefer: str | None = None) -> torch.device:
-    """Return the best available device: CUDA, then Apple MPS, then the CPU.
+    """Return the best available device: CUDA, then Apple MPS, then the CPU (notebook 00).
 
     ``prefer`` (or the environment variable ``METRIC_COURSE_DEVICE``) forces a
     device such as ``"cpu"`` or ``"cuda:1"``; it must be available.

@@ -33,8 +33,9 @@ def export_projector(
     class_names: Sequence[str] | None = None,
     tag: str = "embedding",
 ) -> Path:
-    """Write ``embeddings`` (N, D), their class names and optionally ``images`` for the projector.
+    """Write embeddings for TensorBoard's Embedding Projector (notebook 06).
 
+    ``embeddings`` (N, D), their class names and optionally ``images``.
     Returns the folder holding ``tensors.tsv``, ``metadata.tsv`` and
     ``sprite.png``; ``projector_config.pbtxt`` goes in ``log_dir``. Grey
     images are written on one scale for all, dark ink on white (as the

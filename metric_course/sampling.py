@@ -110,7 +110,7 @@ def _check_drawable(index: _ClassIndex, what: str) -> None:
 
 
 class PairDataset(Dataset):
-    """``pairs_per_epoch`` random pairs ``(x1, x2, y)``; y = 0 similar, 1 dissimilar.
+    """``pairs_per_epoch`` random pairs ``(x1, x2, y)``, y = 0 similar, 1 not (notebook 02).
 
     Exactly ``round(pairs_per_epoch * positive_fraction)`` pairs are similar,
     in random order among the dissimilar ones. The first image of a pair is
@@ -165,7 +165,7 @@ class PairDataset(Dataset):
 
 
 class TripletDataset(Dataset):
-    """``triplets_per_epoch`` random triplets ``(anchor, positive, negative)`` of images.
+    """``triplets_per_epoch`` random triplets ``(anchor, positive, negative)`` (notebook 03).
 
     The anchor is uniform over the images of classes with two or more images,
     the positive another image of its class, the negative any image of another
@@ -199,7 +199,7 @@ class TripletDataset(Dataset):
 
 
 class PKSampler(Sampler[list[int]]):
-    """Batches of ``p`` classes × ``k`` images each, as index lists for a ``DataLoader``.
+    """Batches of ``p`` classes × ``k`` images, index lists for a ``DataLoader`` (notebook 04).
 
     Use it as ``DataLoader(data, batch_sampler=PKSampler(data.labels, p, k))``.
     One epoch goes through the data once:

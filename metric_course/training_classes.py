@@ -130,9 +130,9 @@ def identities_curve(
     cache_dir: str | Path | None = None,
     progress: bool = False,
 ) -> list[dict[str, float]]:
-    """The same distinct drawings split into more or fewer identities; one model per shape.
+    """The same distinct drawings split into more or fewer identities (notebook 05).
 
-    Each shape ``(characters, drawings)`` trains on :func:`fixed_drawings_subset`
+    One model per shape: each ``(characters, drawings)`` trains on :func:`fixed_drawings_subset`
     of ``data.train``, validated on ``data.val``, with batches of P = the
     recipe's ``batch_images // drawings`` characters (all of them when fewer)
     × K = ``drawings``: every batch holds every drawing of its characters, so

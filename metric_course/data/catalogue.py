@@ -165,7 +165,7 @@ def load_dataset(
     data_dir: str | Path | None = None,
     download: bool = False,
 ) -> ImageDataset:
-    """Load one of ``DATASET_NAMES`` as an :class:`ImageDataset`.
+    """Load one of ``DATASET_NAMES`` as an :class:`ImageDataset` (notebook 00).
 
     - ``"fashion-mnist"``: 28×28 clothing, 10 classes (:func:`load_fashion_mnist`);
     - ``"digits"``: scikit-learn's 8×8 digits, always available offline;

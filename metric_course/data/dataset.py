@@ -1,7 +1,8 @@
 """``ImageDataset``: images with integer labels, what every part of the course passes around.
 
-Notebook 00 introduces it; every loader of the package returns one, and the
-class-disjoint parts of :mod:`metric_course.data.splits` are made of them.
+Notebook 00 loads some and notebook 06 builds one from tensors; every loader
+of the package returns one, and the class-disjoint parts of
+:mod:`metric_course.data.splits` are made of them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 
 @dataclass(repr=False)
 class ImageDataset:
-    """Images with integer labels: what every part of the course passes around.
+    """Images with integer labels: what every part of the course passes around (notebook 06).
 
     ``images`` is a float32 tensor (N, 1, H, W) with values in [0, 1];
     ``labels`` an int64 tensor (N,) whose values index ``class_names``;
@@ -121,7 +122,7 @@ def check_class_ids(classes: Sequence[int], num_classes: int, what: str) -> tupl
 
 
 def cap_per_class(data: ImageDataset, max_per_class: int | None, seed: int = 0) -> ImageDataset:
-    """At most ``max_per_class`` images of each class, chosen at random but reproducibly.
+    """At most ``max_per_class`` images of each class, a reproducible choice (notebook 01).
 
     Each class is shuffled by its own generator, seeded by ``(seed, class)``,
     and its first images are kept, in their original order: the choice for

@@ -204,11 +204,12 @@ def not_found_message(what: str, data_dir: str | Path | None) -> str:
 def load_fashion_mnist(
     split: str = "train", data_dir: str | Path | None = None, download: bool = False
 ) -> ImageDataset:
-    """Fashion-MNIST's ``"train"`` (60,000 images) or ``"test"`` split (10,000), 28×28.
+    """Fashion-MNIST's ``"train"`` (60,000 images) or ``"test"`` (10,000) split (notebook 00).
 
-    Looked for in the course data folder, then the Debian package, then (with
-    ``download=True``) downloaded; see the module docstring. Files are verified
-    and the decoded arrays cached, so a second call costs only a copy.
+    Images are 28×28. Looked for in the course data folder, then the Debian
+    package, then (with ``download=True``) downloaded; see the module docstring.
+    Files are verified and the decoded arrays cached, so a second call costs
+    only a copy.
     """
     check_split(split)
     if download and find_fashion_mnist(split, data_dir) is None:

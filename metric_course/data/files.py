@@ -32,7 +32,7 @@ class CorruptDatasetError(ValueError):
 
 
 def default_data_dir(data_dir: str | Path | None = None) -> Path:
-    """The course data folder: where downloads go and where the course looks first.
+    """The course data folder: where downloads go and where the course looks first (notebook 00).
 
     ``data_dir`` if given, else ``$METRIC_COURSE_DATA``, else the repository's
     ``data/`` folder when the package runs from a checkout, else ``./data``.

@@ -82,7 +82,7 @@ CACHED_ARRAYS = ("images", "labels", "drawers", "class_names")
 
 
 def alphabet_of(class_name: str) -> str:
-    """``"Korean/character07"`` -> ``"Korean"`` (notebooks 00, 02, 05, 06 and 07 group by it)."""
+    """``"Korean/character07"`` -> ``"Korean"``: the alphabet of a character (notebook 00)."""
     return class_name.split("/")[0]
 
 
@@ -115,7 +115,10 @@ def omniglot_not_found(names: list[str], data_dir: str | Path | None) -> Dataset
 
 
 def verified_omniglot_file(name: str, data_dir: str | Path | None = None) -> Path:
-    """The path of an official Omniglot file after checking its MD5; a clear error if not."""
+    """The path of an official Omniglot file, its MD5 checked (notebook 00).
+
+    A missing or damaged file raises an error that says how to get it.
+    """
     path = find_omniglot_file(name, data_dir)
     if path is None:
         raise omniglot_not_found([name], data_dir)

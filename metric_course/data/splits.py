@@ -257,7 +257,7 @@ def course_data(
     data_dir: str | Path | None = None,
     download: bool = False,
 ) -> CourseData:
-    """The train / val / test_seen / test_unseen parts of a 10-class dataset, or of Omniglot.
+    """The train / val / test_seen / test_unseen parts of a dataset (notebook 00).
 
     ``split`` is a name from :data:`SPLITS` or a tuple of seen classes.
     ``val_classes`` (a subset of the seen classes, at least two, or none) are

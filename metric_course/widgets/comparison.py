@@ -26,7 +26,7 @@ from .explorer import QueryPicker
 
 
 class SpaceComparison:
-    """The same query in several embedding spaces side by side, with its neighbours in each.
+    """The same query in several embedding spaces side by side, with its neighbours (notebook 06).
 
     ``spaces`` maps a name to ``(embeddings, points)`` for the same N items
     (embeddings (N, D) define neighbours, points (N, 2) where items are drawn);

@@ -115,7 +115,7 @@ class QueryPicker:
 
 
 class EmbeddingExplorer:
-    """Pick a query image and see its nearest neighbours, in the image and in the projection.
+    """Pick a query image, see its nearest neighbours as images and in a projection (notebook 06).
 
     Works with any data: ``embeddings`` (N, D) define the neighbours,
     ``points`` (N, 2) is where each item is drawn (a UMAP projection, say),

@@ -69,7 +69,7 @@ def describe_pair_losses(distance: float, margin: float) -> str:
 def draw_margin_playground(
     margin: float, distance: float | None = None, max_distance: float = 2.0
 ) -> Figure:
-    """The loss and its slope against the distance, for a similar and a dissimilar pair.
+    """The loss and its slope against D, for a similar and a dissimilar pair (notebook 02).
 
     A dashed line marks the margin m; with ``distance`` a dot marks one pair
     of each kind at that distance.
@@ -119,7 +119,10 @@ def draw_margin_playground(
 
 
 class MarginPlayground:
-    """Sliders for the margin m and a pair's distance D, over :func:`draw_margin_playground`."""
+    """Sliders for the margin m and a pair's distance D (notebook 02).
+
+    They redraw :func:`draw_margin_playground`.
+    """
 
     def __init__(self, margin: float = 1.0, distance: float = 0.7, max_distance: float = 2.0):
         self.max_distance = max_distance

@@ -53,7 +53,7 @@ def square_limits(points, margin: float = 0.05) -> tuple[tuple[float, float], tu
 
 
 class SnapshotSlider:
-    """Slide through the epochs of a training run and watch the embedding space form.
+    """Slide through the epochs of a training run and watch the embedding space form (notebook 06).
 
     ``projections`` holds one (N, 2) array per snapshot (the same N items each
     time, e.g. from ``plotting.project_snapshots``), ``epochs`` the epoch of

@@ -63,7 +63,7 @@ def draw_anchor_triplets(
     images=None,
     class_names: Sequence[str] | None = None,
 ) -> plt.Figure:
-    """The batch seen from the anchor: each sample at its true distance, coloured by category.
+    """The batch seen from the anchor, each sample coloured by its category (notebook 04).
 
     Distance from the centre is the real embedding distance to the anchor;
     the angle only groups the samples by class. Circles mark d(a, p) and
@@ -192,7 +192,7 @@ def draw_anchor_triplets(
 
 
 def describe_anchor_triplets(view: AnchorTriplets, distances, class_names: Sequence[str]) -> str:
-    """One paragraph saying what the figure shows, with the numbers."""
+    """One paragraph saying what the anchor's figure shows, with the numbers (notebook 04)."""
     distances = np.asarray(distances, dtype=float)
     counts = view.counts
     text = (
@@ -214,7 +214,7 @@ def describe_anchor_triplets(view: AnchorTriplets, distances, class_names: Seque
 
 
 class TripletChooser:
-    """Choose an anchor, one of its positives and a margin; see its negatives sorted by hardness.
+    """Pick an anchor, one of its positives and a margin: its negatives by hardness (notebook 04).
 
     ``distances`` (B, B) and ``labels`` (B,) describe one batch, ``images``
     its pictures. Call :meth:`select` from code to do what the controls do;
