@@ -242,7 +242,7 @@ def check_gradients(
 # --------------------------------------------------------------------------- training script
 
 
-def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="torchrun --standalone --nproc_per_node=N -m metric_course.distributed",
         description="Train an embedding with online mining over the global batch of all "
@@ -252,8 +252,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--loss", default="batch_hard", choices=tuple(ONLINE_LOSSES))
     parser.add_argument("--margin", type=float, help="default: the recipe's (losses.MARGINS)")
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--p", type=int, default=4, help="classes per batch, per process")
-    parser.add_argument("--k", type=int, default=8, help="images per class")
+    # not --p: torchrun reads it as an abbreviation of its own --print-completion
+    parser.add_argument(
+        "--classes", dest="p", type=int, default=4, help="classes per batch, per process (P)"
+    )
+    parser.add_argument("--k", type=int, default=8, help="images per class (K)")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--embedding-dim", type=int, default=64)
     parser.add_argument("--max-per-class", type=int, default=1000, help="training images per class")
@@ -264,7 +267,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="compare one step's gradients with one process on the concatenated batch, then exit",
     )
-    return parser.parse_args(argv)
+    return parser
 
 
 def _train(context: DistributedContext, args: argparse.Namespace) -> None:
@@ -316,7 +319,7 @@ def _train(context: DistributedContext, args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: ``torchrun ... -m metric_course.distributed [options]``."""
-    args = _parse(argv)
+    args = _parser().parse_args(argv)
     context = init_distributed(args.backend, args.timeout)
     try:
         if args.check_gradients:

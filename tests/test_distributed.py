@@ -24,6 +24,7 @@ from metric_course.losses import batch_hard_triplet_loss
 from metric_course.sampling import PKSampler
 
 WORLD_SIZE = 2
+MODULE = "metric_course.distributed"
 
 
 def _happy_path_worker(context):
@@ -155,3 +156,22 @@ def test_global_batch_backward_in_one_process_is_the_plain_loss():
     assert loss == pytest.approx(expected.item()) and "active_fraction" in stats
     for a, b in zip(network.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_every_option_of_the_script_reaches_it_through_torchrun():
+    """torchrun parses its own options first: one of ours that abbreviates one of its fails."""
+    from torch.distributed.run import get_args_parser
+
+    parser = distributed._parser()
+    options = {  # each option with a value it accepts
+        option: action.choices[0] if action.choices else "1"
+        for action in parser._actions
+        if action.option_strings and action.nargs != 0 and "-h" not in action.option_strings
+        for option in action.option_strings
+    }
+    assert "--classes" in options and "--k" in options
+    for option, value in options.items():
+        ours = [option, str(value)]
+        launched = get_args_parser().parse_args(["--standalone", "-m", MODULE, *ours])
+        assert launched.training_script_args == ours
+        parser.parse_args(ours)  # and the script takes it
