@@ -85,7 +85,7 @@ def _world() -> tuple[int, int]:
 
 
 def gather_with_grad(local: torch.Tensor) -> torch.Tensor:
-    """The rows of every process, concatenated in rank order; gradients reach this process's rows.
+    """Every process's rows in rank order; gradients reach this process's rows (notebook 07).
 
     ``all_gather`` returns copies without gradient; replacing this process's
     copy by ``local`` itself lets the backward pass reach the local network.
@@ -113,7 +113,7 @@ def global_batch_backward(
     labels: torch.Tensor,
     loss_fn: Callable[..., Any],
 ) -> tuple[float, dict[str, float]]:
-    """Embed this process's images, apply ``loss_fn`` to the global batch, backpropagate.
+    """Embed this process's images, backpropagate the global batch's loss (notebook 07).
 
     ``loss_fn(embeddings, labels, stats=dict)`` returns the loss and writes its
     stats, as every loss of :mod:`metric_course.losses` does. Returns the
@@ -143,7 +143,7 @@ def global_batch_step(
 
 
 class DistributedPKSampler(Sampler[list[int]]):
-    """Whole P×K batches for each of ``num_replicas`` processes, from one shared epoch plan.
+    """Whole P×K batches for each of ``num_replicas`` processes, one shared plan (notebook 07).
 
     Every process builds the same plan (a :class:`~metric_course.sampling.PKSampler`
     with the same seed and epoch) and keeps batch i when i mod N equals its
@@ -208,7 +208,7 @@ def _check_network(seed: int) -> nn.Module:
 def check_gradients(
     context: DistributedContext, loss: str = "batch_hard", p: int = 4, k: int = 3, seed: int = 0
 ) -> dict[str, float]:
-    """Compare one DDP step of all processes with one process on the concatenated batch.
+    """One DDP step of all processes against one process on the whole batch (notebook 07).
 
     Every process draws the same global batch of ``world_size`` × P·K random
     6×6 "images" (float64) with labels of P classes shared across processes,

@@ -69,7 +69,7 @@ def free_port() -> int:
 
 
 def init_distributed(backend: str = "auto", timeout_seconds: float = 120.0) -> DistributedContext:
-    """Join the process group torchrun set up, and pick this process's device.
+    """Join the process group torchrun set up, and pick this process's device (notebook 07).
 
     ``backend`` is "nccl" (CUDA GPUs, one per process), "gloo" (CPUs) or
     "auto" (nccl where CUDA is available, else gloo). Without torchrun's
@@ -220,7 +220,7 @@ def launch_local(
     backend: str = "gloo",
     timeout_seconds: float = 60.0,
 ) -> list[Any]:
-    """Run ``fn(context, *args)`` in ``world_size`` new processes on this machine; their results.
+    """``fn(context, *args)`` in ``world_size`` new processes here; their results (notebook 07).
 
     A small torchrun for tests and notebooks: processes are spawned, join a
     group on a free port of 127.0.0.1, and return ``fn``'s results in rank

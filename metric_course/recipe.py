@@ -121,7 +121,7 @@ RECIPES: dict[str, Recipe] = {
 
 
 def model_cache_dir() -> Path:
-    """Where trained models are cached: ``models/`` inside the course data folder."""
+    """Where trained models are cached: ``models/`` in the course data folder (notebook 02)."""
     return default_data_dir() / "models"
 
 
@@ -193,7 +193,7 @@ def _fingerprint(*tensors: torch.Tensor | None) -> str:
 
 
 def make_loader(loss: str, data, recipe: Recipe, seed: int = 0) -> DataLoader:
-    """The batches a loss needs: pairs, triplets, or P×K labelled batches.
+    """The batches a loss needs: pairs, triplets, or P×K labelled batches (notebook 02).
 
     P×K batches take P = ``recipe.p`` classes (all of them when the data has
     fewer) and K = ``batch_images // recipe.p`` images of each. With
@@ -259,7 +259,7 @@ def train_embedding(
     cache_dir: str | Path | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Train an :class:`EmbeddingNet` with ``loss`` under ``recipe`` and return the result.
+    """Train an :class:`EmbeddingNet` with ``loss`` under ``recipe``; the result (notebook 02).
 
     With ``val_data`` (classes held out of training, never the test classes)
     the best epoch's weights are kept. With ``cache_dir`` (for example

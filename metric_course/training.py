@@ -45,14 +45,14 @@ LOSS_NAMES = tuple(losses.LOSSES)
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and PyTorch so a rerun on the same machine gives the same numbers."""
+    """Seed Python, NumPy and PyTorch: a rerun here gives the same numbers (notebook 01)."""
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002  (the global generator other libraries draw from)
     torch.manual_seed(seed)
 
 
 def make_loss(name: str, margin: float | None = None, **options) -> Callable[..., torch.Tensor]:
-    """A loss function for :func:`train`: ``losses.LOSSES[name]`` with its margin and options.
+    """A loss for :func:`train`: ``losses.LOSSES[name]``, its margin and options (notebook 04).
 
     ``name`` is one of ``LOSS_NAMES``: "contrastive" takes pair batches,
     "triplet" triplet batches, the others labelled P×K batches. The margin
@@ -177,7 +177,7 @@ def train(
     step: Step = backward_step,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
-    """Train ``model`` with ``loss_fn`` on the batches of ``loader``, for ``epochs`` or ``steps``.
+    """Train ``model`` with ``loss_fn`` on ``loader`` for ``epochs`` or ``steps`` (notebook 04).
 
     The one training loop of the course (notebooks 02 to 07, the recipes, the
     distributed script, the benchmarks). Adam with learning rate ``lr``;
