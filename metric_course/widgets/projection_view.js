@@ -115,7 +115,7 @@ function drawProjectionView(root) {
       cell.appendChild(html('div', '', `${mark} #${j}`));
       cell.appendChild(html('div', 'overflow:hidden;text-overflow:ellipsis',
         data.names[data.labels[j]]));
-      cell.appendChild(html('div', 'color:#444', `d = ${data.distances[q][r].toFixed(2)}`));
+      cell.appendChild(html('div', 'color:#444', `d = ${data.distances[q][r].toFixed(3)}`));
       cell.addEventListener('click', () => showQuery(j));
       grid.appendChild(cell);
     });

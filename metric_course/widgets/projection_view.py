@@ -170,7 +170,7 @@ class ProjectionView:
             "group_names": self.group_names,
             "colours": [to_hex(c) for c in CLASS_COLOURS],
             "neighbours": self.neighbours.tolist(),
-            "distances": np.round(self.distances, 3).tolist(),
+            "distances": np.round(self.distances, 4).tolist(),  # shown with three decimals
             "sprite": "data:image/png;base64," + base64.b64encode(sheet).decode("ascii"),
             "columns": columns,
             "tile": list(self.images.shape[1:3]),
