@@ -32,12 +32,17 @@ import torch
 import torch.nn.functional as F
 
 
-def check_embeddings(embeddings: torch.Tensor, name: str = "embeddings") -> None:
+def check_embeddings(
+    embeddings: torch.Tensor, name: str = "embeddings", *, squared: bool = True
+) -> None:
     """Raise ``ValueError`` unless ``embeddings`` is a 2-D floating-point tensor of finite numbers.
 
     One NaN row is not a local problem: centring (below) spreads it to every
     distance, and a ranking then puts each query first among its own
     neighbours, so metrics come out perfect. The error names the rows instead.
+    With ``squared`` (the distance functions here and every loss), values so
+    large that a squared distance overflows are refused too (see
+    :func:`check_squarable`); a search that rescales them first passes False.
     """
     if not isinstance(embeddings, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(embeddings).__name__}")
@@ -51,6 +56,8 @@ def check_embeddings(embeddings: torch.Tensor, name: str = "embeddings") -> None
     # One sum is 10-30× faster than isfinite on the CPU; it is NaN or ±∞ whenever an entry is
     # (and when finite entries overflow, which the row check below then clears).
     if torch.isfinite(embeddings.detach().sum()):
+        if squared:
+            check_squarable(embeddings, name)
         return
     rows = (~torch.isfinite(embeddings).all(1)).nonzero().flatten().tolist()
     if rows:
@@ -59,6 +66,29 @@ def check_embeddings(embeddings: torch.Tensor, name: str = "embeddings") -> None
             f"NaN or infinity in {name}: {len(rows)} of {len(embeddings)} rows ({listed}); "
             "a network outputs these when its input holds NaN or its training diverged "
             "(then lower the learning rate)"
+        )
+
+
+def check_squarable(embeddings: torch.Tensor, name: str = "embeddings") -> None:
+    """Raise ``ValueError`` when a squared distance between these rows could overflow.
+
+    ||x − y||² sums D squares of differences up to twice the largest value, so
+    values above √(max / 4D) (about 1e18 for 64-D float32) give ∞, then NaN
+    distances and a NaN loss with no word; such embeddings come from a
+    network that diverged or from a missing normalisation.
+    """
+    if embeddings.numel() == 0:
+        return
+    dtype = torch.float64 if embeddings.dtype == torch.float64 else torch.float32
+    limit = (torch.finfo(dtype).max / (4 * embeddings.shape[1])) ** 0.5
+    largest = embeddings.detach().abs().max().item()
+    if largest > limit:
+        raise ValueError(
+            f"{name} hold values up to {largest:.1e}: their squared distances overflow "
+            f"{str(dtype).removeprefix('torch.')} (largest {torch.finfo(dtype).max:.1e}) and "
+            "would be ∞ or NaN; "
+            "normalise the embeddings (e.g. F.normalize(x, dim=1)), or lower the learning "
+            "rate if training diverged"
         )
 
 

@@ -63,7 +63,7 @@ def embed(
 
 def check_embeddings_and_labels(embeddings: torch.Tensor, labels: torch.Tensor) -> None:
     """Finite (N, D) embeddings with one label each, or a ValueError that says what is wrong."""
-    check_embeddings(embeddings)
+    check_embeddings(embeddings, squared=False)  # the search rescales: any finite size
     if labels.ndim != 1 or len(labels) != len(embeddings):
         raise ValueError(
             f"labels must be 1-D with one label per embedding: got labels of shape "

@@ -58,7 +58,7 @@ class NeighbourIndex(Protocol):
 
 def _rows(values, what: str) -> torch.Tensor:
     values = values if isinstance(values, torch.Tensor) else torch.as_tensor(np.asarray(values))
-    check_embeddings(values, what)
+    check_embeddings(values, what, squared=False)  # rescaled below: any finite size
     return values.to(torch.promote_types(values.dtype, torch.float32))
 
 
@@ -230,7 +230,7 @@ def neighbour_table(
     """
     embeddings = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32)
     embeddings = embeddings.reshape(len(embeddings), -1)
-    check_embeddings(embeddings)  # names the bad rows of the whole set, not of one query
+    check_embeddings(embeddings, squared=False)  # names the bad rows of the whole set
     n = len(embeddings)
     if n < 2:
         raise ValueError(f"neighbours need at least two items, got {n}")

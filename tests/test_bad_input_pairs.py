@@ -182,3 +182,34 @@ def test_search_settings_are_checked_too():
         index.search(torch.randn(2, 4), 3, nprobe=0)
     with pytest.raises(ValueError, match="nlist must be a whole number"):
         build_index(torch.randn(300, 4), "ivf", nlist=2.5)
+
+
+# --- embeddings too large to square ---------------------------------------------------------
+
+
+def test_a_loss_on_embeddings_too_large_to_square_is_an_error_not_nan():
+    # ×1e20: every squared distance overflows float32, and the loss came out NaN with no word.
+    from metric_course import losses
+    from metric_course.distances import cross_distances, pairwise_distances
+
+    huge = EMBEDDINGS * 1e20
+    for compute in (
+        lambda: losses.batch_hard_triplet_loss(huge, LABELS, 0.1),
+        lambda: losses.batch_all_triplet_loss(huge, LABELS, 0.1),
+        lambda: losses.contrastive_loss(huge[:20], huge[20:], torch.zeros(20), 1.0),
+        lambda: pairwise_distances(huge),
+        lambda: cross_distances(huge, EMBEDDINGS),
+    ):
+        with pytest.raises(
+            ValueError, match=r"values up to \d\.\de\+20: their squared distances overflow float32"
+        ):
+            compute()
+
+
+def test_large_but_squarable_embeddings_still_work_and_retrieval_takes_any_size():
+    from metric_course.distances import pairwise_distances
+    from metric_course.evaluation import retrieval_metrics
+
+    scaled = pairwise_distances(EMBEDDINGS * 1e15)
+    torch.testing.assert_close(scaled / 1e15, pairwise_distances(EMBEDDINGS), rtol=1e-4, atol=0)
+    assert retrieval_metrics(EMBEDDINGS * 1e20, LABELS) == retrieval_metrics(EMBEDDINGS, LABELS)
