@@ -77,7 +77,9 @@ def test_a_long_list_of_bad_rows_is_cut_short():
 def test_huge_but_finite_embeddings_pass_even_when_their_sum_overflows():
     huge = torch.full((4, 3), 3e38)
     assert torch.isinf(huge.sum())
-    check_embeddings(huge)
+    check_embeddings(huge, squared=False)  # finite: not reported as NaN or infinity
+    with pytest.raises(ValueError, match="squared distances overflow"):  # but not squarable
+        check_embeddings(huge)
 
 
 @pytest.mark.parametrize(
