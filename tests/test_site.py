@@ -135,6 +135,10 @@ def test_notebook_03_math_and_figures(browser, site):  # noqa: F811
         page.locator("main img[src*='_images/']").first.screenshot(
             path=ARTIFACTS / "site-03-figure.png"
         )
+        footer = page.locator(".extra_footer").first
+        assert "CC BY 4.0" in footer.inner_text(), "the footer does not say who may reuse the page"
+        footer.scroll_into_view_if_needed()
+        page.screenshot(path=ARTIFACTS / "site-03-footer.png")
         assert set(outside) <= set(ALLOWED_OUTSIDE), f"the page asked the network for {outside}"
         assert set(errors) <= set(KNOWN_PAGE_ERRORS), f"the page's scripts failed: {errors}"
     except BaseException:
