@@ -19,6 +19,7 @@ version from here. One module per idea:
 - ``recipe``       the shared training recipes (network, data, margins) and their model cache
 - ``training_classes`` how new-identity scores grow with the number of training classes
 - ``distributed``  online mining over the global batch of several processes
+- ``launch``       joining a process group; a small torchrun for tests and notebooks
 - ``neighbours``   the one nearest-neighbour search (exact in blocks, or through faiss)
 - ``evaluation``   embedding, retrieval metrics, few-shot, verification
 - ``few_shot``     Lake et al.'s official one-shot runs; paired N-way K-shot comparisons
