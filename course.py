@@ -4,6 +4,7 @@
     python3 course.py lab     # install everything, then open the notebooks in JupyterLab
     python3 course.py test    # install everything, then run the unit tests and the notebooks
     python3 course.py site    # install everything, then build the website into artifacts/site
+    python3 course.py execute # re-execute every notebook in order, saving its outputs
 
 Both create a virtual environment in ``.venv`` (once; rebuilt when it has no
 pip or was made by another Python), install the course package with its
@@ -21,6 +22,7 @@ machine with nothing but Python 3.10 or newer.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -276,11 +278,53 @@ def build_site(python: Path) -> int:
     return 0
 
 
+def execute_notebooks(python: Path, notebooks: list[Path] | None = None) -> int:
+    """Run the notebooks top to bottom in order, in place, on the CPU, from an empty model cache.
+
+    The saved outputs are what a student sees first, what nbval compares and
+    what the website shows, so they must come from the code that lands: run
+    this after changing the package or a notebook. The model cache is emptied
+    first, so every model is trained by today's code (later notebooks reuse
+    what earlier ones cache); no per-cell timestamps are saved.
+    """
+    notebooks = notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    where = subprocess.run(
+        [str(python), "-c", "from metric_course.recipe import model_cache_dir as d; print(d())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if Path(where).is_dir():
+        print(f"emptying the model cache {where}")
+        shutil.rmtree(where)
+    env = {**os.environ, "METRIC_COURSE_DEVICE": "cpu"}
+    for notebook in notebooks:
+        status = run(
+            python, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace",
+            "--ExecutePreprocessor.timeout=900", "--ExecutePreprocessor.record_timing=False",
+            notebook, check=False, env=env,
+        )  # fmt: skip
+        if status:
+            print(f"{notebook.name} stopped with an error; its saved outputs are those of the run.")
+            return status
+        drop_execution_times(notebook)
+    return 0
+
+
+def drop_execution_times(notebook: Path) -> None:
+    """Remove per-cell execution timestamps: they change on every run and tell a reader nothing."""
+    content = json.loads(notebook.read_text(encoding="utf-8"))
+    for cell in content["cells"]:
+        cell.get("metadata", {}).pop("execution", None)
+    text = json.dumps(content, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+    notebook.write_text(text, encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("command", choices=["lab", "test", "setup", "site"])
+    parser.add_argument("command", choices=["lab", "test", "setup", "site", "execute"])
     parser.add_argument(
         "pytest_args", nargs="*", help="extra arguments for pytest (after 'test --')"
     )
@@ -318,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         return run(python, "-m", "jupyter", "lab", "notebooks", *as_root, check=False)
     if args.command == "site":
         return build_site(python)
+    if args.command == "execute":
+        return execute_notebooks(python)
     if args.command == "test":
         # The site first, so the browser test of its pages (tests/test_site.py) sees this build.
         site = build_site(python) if shutil.which("npm") else 0

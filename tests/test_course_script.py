@@ -372,3 +372,17 @@ def test_bare_course_py_on_the_command_line_names_the_commands_not_arguments():
     )
     assert finished.returncode == 2 and "python3 course.py lab " in finished.stdout
     assert "required" not in finished.stdout + finished.stderr
+
+
+def test_execute_drops_the_cells_execution_timestamps_and_keeps_the_rest(tmp_path):
+    notebook = tmp_path / "00_x.ipynb"
+    stamps = {"iopub.execute_input": "2026-12-01T05:09:30Z", "shell.execute_reply": "…"}
+    cells = [
+        {"cell_type": "code", "metadata": {"execution": stamps, "tags": ["a"]}, "source": "1"},
+        {"cell_type": "markdown", "metadata": {}, "source": "# x"},
+    ]
+    notebook.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4}))
+    course.drop_execution_times(notebook)
+    saved = json.loads(notebook.read_text())
+    assert [cell["metadata"] for cell in saved["cells"]] == [{"tags": ["a"]}, {}]
+    assert notebook.read_text().startswith('{\n "cells": [')  # nbformat's layout: indent 1

@@ -210,6 +210,12 @@ def test_saved_outputs_have_no_errors_or_warnings(notebook):
                 )
 
 
+def test_no_cell_saves_execution_timestamps(notebook):
+    """Timestamps change on every run and say nothing (`python3 course.py execute` drops them)."""
+    stamped = [where(notebook, cell) for cell in notebook.cells if "execution" in cell.metadata]
+    assert not stamped, f"cells saved with execution timestamps: {stamped[:3]}"
+
+
 def test_key_numbers_are_checked_by_nbval(notebook):
     checked = [cell for cell in code_cells(notebook) if is_checked(cell)]
     assert checked, f"{notebook.path.name}: mark a cell of key numbers # NBVAL_CHECK_OUTPUT"
