@@ -304,6 +304,7 @@ def train_embedding(
         val_data=val_data,
         snapshot_images=snapshot_images,
         progress=progress,
+        label=loss,
         augment=recipe.augmentation,
     )
     if cache_file is not None:

@@ -173,6 +173,7 @@ def train(
     snapshot_every: int | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
+    label: str = "training",
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     step: Step = backward_step,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
@@ -196,9 +197,9 @@ def train(
     the loss of one batch (:func:`backward_step`, or the distributed global
     batch's); ``on_epoch`` is called with each epoch's history row.
 
-    ``progress`` shows a bar over the steps: tqdm's text bar on stderr, in
-    Jupyter a bar in the cell's output that is saved finished
-    (:mod:`metric_course.progress`).
+    ``progress`` shows a bar over the steps, named ``label``: tqdm's text
+    bar on stderr, in Jupyter a bar in the cell's output that is saved
+    finished (:mod:`metric_course.progress`).
     """
     if epochs is None and steps is None:
         raise ValueError("say how long to train: epochs=..., steps=..., or both")
@@ -226,7 +227,7 @@ def train(
         result.snapshots.append(embed(model, snapshot_images))
     best_score, best_state, since_best = -float("inf"), None, 0
     start = time.perf_counter()
-    bar = progress_bar(total=total_steps, desc="training", unit="step", disable=not progress)
+    bar = progress_bar(total=total_steps, desc=label, unit="step", disable=not progress)
     for epoch in range(1, epochs + 1):
         if hasattr(loader.batch_sampler, "set_epoch"):
             loader.batch_sampler.set_epoch(epoch)

@@ -35,7 +35,8 @@ def test_in_a_kernel_training_shows_a_bar_saved_finished_and_nothing_on_stderr()
         torch.manual_seed(0)
         images, labels = torch.rand(48, 1, 8, 8), torch.arange(4).repeat(12)
         loader = DataLoader(TensorDataset(images, labels), batch_size=16)
-        result = train(EmbeddingNet(embedding_dim=4), loader, make_loss("batch_hard"), epochs=3)
+        model = EmbeddingNet(embedding_dim=4)
+        result = train(model, loader, make_loss("batch_hard"), epochs=3, label="batch_hard")
         print("done")
         """
     )
@@ -45,7 +46,7 @@ def test_in_a_kernel_training_shows_a_bar_saved_finished_and_nothing_on_stderr()
     assert [o.output_type for o in outputs] == ["display_data", "stream"], outputs
     assert outputs[1].name == "stdout" and outputs[1].text == "done\n"
     bar = outputs[0].data
-    assert "training: 100%" in bar["text/plain"] and "9/9" in bar["text/plain"]
+    assert "batch_hard: 100%" in bar["text/plain"] and "9/9" in bar["text/plain"]
     assert '<progress value="9" max="9"' in bar["text/html"]
     assert "epoch=3/3" in bar["text/plain"]
     assert "widgets" not in notebook.metadata  # no widget state saved for a bar

@@ -5,6 +5,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from metric_course import losses
+from metric_course.evaluation import embed
 from metric_course.models import EmbeddingNet
 from metric_course.sampling import PKSampler
 from metric_course.training import LOSS_NAMES, TrainResult, make_loss, set_seed, train
@@ -182,6 +183,7 @@ def _hand_written_loop(data, steps, seed):
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     loss_fn, losses_seen, epoch = make_loss("batch_hard"), [], 0
+    snapshots = [embed(model, data.images[:5])]
     while len(losses_seen) < steps:
         epoch += 1
         sampler.set_epoch(epoch)
@@ -193,9 +195,11 @@ def _hand_written_loop(data, steps, seed):
             optimizer.step()
             schedule.step()
             losses_seen.append(loss.item())
+            if len(losses_seen) % 4 == 0:
+                snapshots.append(embed(model, data.images[:5]))
             if len(losses_seen) == steps:
                 break
-    return model, losses_seen
+    return model, losses_seen, snapshots
 
 
 def test_a_step_budget_trains_exactly_as_the_hand_written_loop():
@@ -203,7 +207,7 @@ def test_a_step_budget_trains_exactly_as_the_hand_written_loop():
     data = Labelled()
     sampler = PKSampler(data.labels, 2, 3, seed=4)
     steps = 2 * len(sampler) + 3
-    expected, expected_losses = _hand_written_loop(data, steps, seed=4)
+    expected, expected_losses, expected_snapshots = _hand_written_loop(data, steps, seed=4)
     set_seed(4)
     model = EmbeddingNet(embedding_dim=4)
     loader = DataLoader(TensorDataset(data.images, data.labels), batch_sampler=sampler)
@@ -226,6 +230,8 @@ def test_a_step_budget_trains_exactly_as_the_hand_written_loop():
     assert len(last_epoch) == 3
     assert result.history[2]["loss"] == pytest.approx(sum(last_epoch) / 3)
     assert len(result.snapshots) == 1 + steps // 4  # before training, then every 4 steps
+    for got, wanted in zip(result.snapshots, expected_snapshots, strict=True):
+        assert torch.equal(got, wanted)
     assert "active_fraction" in result.steps[0]
 
 
