@@ -70,7 +70,6 @@ from torch.utils.data import DataLoader, Sampler
 from .data import course_data
 from .evaluation import embed, retrieval_metrics
 from .launch import DistributedContext, init_distributed
-from .launch import launch_local as launch_local  # notebook 07 imports it from here for now
 from .losses import ONLINE_LOSSES
 from .models import EmbeddingNet
 from .sampling import PKSampler
