@@ -6,9 +6,10 @@ CI cannot reach Colab, so this runs what Colab runs, on this machine:
   pushed to a bare repository served by ``git daemon`` on a free 127.0.0.1 port, as
   ``git://127.0.0.1:PORT/course.git`` at the tag ``colab-path`` (pip refuses ``git+file://`` with
   an ``@ref``);
-- a fresh virtual environment sees the course environment's packages with Colab's ipywidgets
-  7.7.1 in place of ipywidgets 8 (``build/ipywidgets7``, which ``course.py test`` installs) and
-  without the course itself;
+- a fresh virtual environment sees only what Colab preinstalls (``COLAB_HAS`` and what the
+  notebooks ``%pip install``, with their dependencies, linked from this environment) with Colab's
+  ipywidgets 7.7.1 (``build/ipywidgets7``, which ``course.py test`` installs), and not the course
+  itself nor its test tools (pytest, JupyterLab, Playwright...);
 - an IPython startup file puts a stub ``google.colab`` module in ``sys.modules``, so the setup
   cell takes its Colab branch: ``%pip install --no-deps "metric-course @ git+URL@REF"`` from the
   local server (the notebook's ``COURSE_REPOSITORY`` and ``COURSE_REF`` lines are pointed there),
@@ -36,9 +37,12 @@ import subprocess
 import sysconfig
 import time
 import venv
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 pytestmark = pytest.mark.colab
 
@@ -47,8 +51,15 @@ IPYWIDGETS7 = Path(os.environ.get("METRIC_COURSE_IPYWIDGETS7", ROOT / "build" / 
 NOTEBOOKS = ["00_setup.ipynb", "06_exploring_the_embedding_space.ipynb"]
 REF = "colab-path"
 RUN_SECONDS = 900  # 06 trains its models from an empty cache here
-# What Colab does not have: the course (it is installed from the server) and ipywidgets 8.
-HIDDEN = re.compile(r"^(metric_course|__editable__.*metric_course|ipywidgets)\b", re.I)
+# What Colab preinstalls (ECOSYSTEM.md, "Colab") and what runs the notebook there, and what the
+# notebooks' setup cells `%pip install`: these and their dependencies are in the environment.
+COLAB_HAS = (
+    *("torch", "torchvision", "numpy", "matplotlib", "scikit-learn", "pillow", "tqdm"),
+    *("tensorboard", "ipykernel", "nbconvert", "pip", "setuptools", "wheel"),
+)
+NOTEBOOK_INSTALLS = ("umap-learn", "pytorch-metric-learning", "faiss-cpu")
+# Never linked: the course (installed from the server) and ipywidgets 8 (7.7.1 takes its place).
+HIDDEN = {"metric-course", "ipywidgets"}
 COLAB_STUB = '''\
 """Colab's modules as far as the notebooks look: `"google.colab" in sys.modules`."""
 import sys
@@ -64,10 +75,33 @@ google.colab = colab
 sys.modules["google.colab"] = colab
 '''
 WHERE_FROM = (
-    "import ipywidgets, metric_course\n"
+    "import importlib.util, ipywidgets, metric_course\n"
     "print('metric_course from', metric_course.__file__)\n"
-    "print('ipywidgets', ipywidgets.__version__)"
+    "print('ipywidgets', ipywidgets.__version__)\n"
+    "tools = ('pytest', 'jupyterlab', 'playwright', 'hypothesis', 'nbval')\n"
+    "print('test tools:', [name for name in tools if importlib.util.find_spec(name)])"
 )
+
+
+def with_dependencies(names) -> list[metadata.Distribution]:
+    """The installed distributions ``names`` need, themselves included, with requested extras."""
+    found, done = {}, set()
+    todo = [(canonicalize_name(name), "") for name in names]
+    while todo:
+        name, extra = todo.pop()
+        if (name, extra) in done or name in HIDDEN:
+            continue
+        done.add((name, extra))
+        try:
+            found[name] = distribution = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue  # a dependency of another platform or Python
+        for line in distribution.requires or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": extra}):
+                wanted = canonicalize_name(requirement.name)
+                todo += [(wanted, ""), *((wanted, more) for more in requirement.extras)]
+    return list(found.values())
 
 
 def free_port() -> int:
@@ -130,7 +164,7 @@ def git_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def colab_python(tmp_path_factory) -> Path:
-    """A virtual environment with this one's packages, Colab's ipywidgets and no course."""
+    """A virtual environment: Colab's packages (linked from here), ipywidgets 7.7.1, no course."""
     if not (IPYWIDGETS7 / "ipywidgets").is_dir():
         pytest.skip(f"no ipywidgets 7.7.1 in {IPYWIDGETS7}: python3 course.py test installs it")
     home = tmp_path_factory.mktemp("colab-env")
@@ -144,14 +178,15 @@ def colab_python(tmp_path_factory) -> Path:
             check=True,
         ).stdout.strip()
     )
-    # Colab's preinstalled packages: a folder of links to this environment's, course and
-    # ipywidgets 8 left out, ipywidgets 7.7.1 put in; pip installs into the new environment.
+    # Colab's preinstalled packages: a folder of links to this environment's files of each
+    # distribution (its modules and its .dist-info); pip installs into the new environment.
     preinstalled = home / "preinstalled"
     preinstalled.mkdir()
     here = Path(sysconfig.get_paths()["purelib"])
-    for entry in here.iterdir():
-        if not HIDDEN.match(entry.name):
-            (preinstalled / entry.name).symlink_to(entry)
+    for distribution in with_dependencies([*COLAB_HAS, *NOTEBOOK_INSTALLS]):
+        for top in {Path(file).parts[0] for file in distribution.files or []}:
+            if top != ".." and (here / top).exists() and not (preinstalled / top).exists():
+                (preinstalled / top).symlink_to(here / top)
     for entry in IPYWIDGETS7.iterdir():
         (preinstalled / entry.name).symlink_to(entry.resolve())
     (site_packages / "colab-preinstalled.pth").write_text(
@@ -240,3 +275,4 @@ def test_notebook_installs_and_runs_as_on_colab(notebook, git_server, colab_pyth
         f"{notebook}: not the installed package: {last}"
     )
     assert "ipywidgets 7.7.1" in last, last
+    assert "test tools: []" in last, f"the environment is not Colab's: {last}"
