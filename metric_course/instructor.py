@@ -55,7 +55,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .exercises.catalogue import EXERCISES, normalise
+from .exercises.catalogue import EXERCISES, normalize_spaces
 
 SOLUTION_TAG = "solution"
 # Tags read as a solution tag, after stripping spaces and lower-casing.
@@ -196,7 +196,9 @@ def readable_solutions(notebook: dict) -> list[str]:
             for name in DEFINES.findall(source):
                 if name in exercises:
                     found.append(f"{where} writes out {name}(), the function of an exercise")
-        shown = {normalise(line) for line in (source + "\n" + _outputs_text(cell)).splitlines()}
+        shown = {
+            normalize_spaces(line) for line in (source + "\n" + _outputs_text(cell)).splitlines()
+        }
         for line in sorted(shown & set(giveaways)):
             found.append(f"{where} shows a line of the solution of {giveaways[line]}(): {line}")
         if PASSED_VERDICT.search(_outputs_text(cell)):
@@ -388,7 +390,7 @@ def write_solution_notebooks(
 # ---------------------------------------------------------------- the repository address
 
 
-def normalise_repository(url: str) -> str:
+def normalize_repository(url: str) -> str:
     """``https://github.com/OWNER/NAME`` from a GitHub address (trailing ``/`` or ``.git`` dropped).
 
     Colab opens notebooks from GitHub only, so other hosts are refused.
@@ -402,7 +404,7 @@ def normalise_repository(url: str) -> str:
     return url
 
 
-def normalise_ref(ref: str) -> str:
+def normalize_ref(ref: str) -> str:
     """A tag or commit name that a Colab link and ``pip install git+URL@REF`` can both use."""
     ref = ref.strip()
     if not REF_NAME.match(ref):
@@ -419,7 +421,7 @@ def colab_url(repository: str, notebook: str, ref: str) -> str:
 
 
 def _colab_base(repository: str, ref: str) -> str:
-    match = REPOSITORY_URL.match(normalise_repository(repository))
+    match = REPOSITORY_URL.match(normalize_repository(repository))
     return f"https://colab.research.google.com/github/{match['owner']}/{match['name']}/blob/{ref}"
 
 
@@ -432,7 +434,7 @@ def read_repository(root: str | Path) -> str:
             f'{pyproject} has no Repository = "https://github.com/OWNER/NAME" under '
             "[project.urls]: add it, it is the one place the course's address is written"
         )
-    return normalise_repository(match["url"])
+    return normalize_repository(match["url"])
 
 
 def read_ref(root: str | Path) -> str:
@@ -444,7 +446,7 @@ def read_ref(root: str | Path) -> str:
             f'{pyproject} has no colab-ref = "TAG" under [tool.metric-course]: add it (the tag '
             "or commit whose notebooks and package Colab should use, e.g. v0.1.0)"
         )
-    return normalise_ref(match["ref"])
+    return normalize_ref(match["ref"])
 
 
 def _table(text: str, name: str) -> str:
@@ -516,8 +518,8 @@ def set_repository(root: str | Path, url: str, ref: str | None = None) -> list[P
     for byte otherwise. Returns the files that changed.
     """
     root = Path(root)
-    url = normalise_repository(url)
-    ref = read_ref(root) if ref is None else normalise_ref(ref)
+    url = normalize_repository(url)
+    ref = read_ref(root) if ref is None else normalize_ref(ref)
     changed = []
 
     pyproject = root / "pyproject.toml"

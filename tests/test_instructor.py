@@ -161,16 +161,16 @@ def test_the_repository_address_agrees_everywhere():
 @pytest.mark.parametrize(
     "url", ["https://github.com/a/b", "https://github.com/a/b/", "https://github.com/a/b.git"]
 )
-def test_normalise_repository_accepts_github_addresses(url):
-    assert instructor.normalise_repository(url) == "https://github.com/a/b"
+def test_normalize_repository_accepts_github_addresses(url):
+    assert instructor.normalize_repository(url) == "https://github.com/a/b"
 
 
 @pytest.mark.parametrize(
     "url", ["https://gitlab.com/a/b", "github.com/a/b", "https://github.com/a", "b"]
 )
-def test_normalise_repository_refuses_other_addresses(url):
+def test_normalize_repository_refuses_other_addresses(url):
     with pytest.raises(ValueError, match="OWNER/NAME"):
-        instructor.normalise_repository(url)
+        instructor.normalize_repository(url)
 
 
 def copy_course(tmp_path: Path) -> Path:

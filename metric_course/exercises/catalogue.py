@@ -28,7 +28,7 @@ from .triplets import check_triplet_loss
 MIN_DISTINCTIVE = 20
 
 
-def normalise(line: str) -> str:
+def normalize_spaces(line: str) -> str:
     """A line of code with its spaces normalised: one space between words, none at the ends."""
     return re.sub(r"\s+", " ", line).strip()
 
@@ -59,7 +59,7 @@ class Exercise:
         lines = []
         for statement in body:
             for line in code[statement.lineno - 1 : statement.end_lineno]:
-                line = normalise(line.split("  #")[0].split(" # ")[0])
+                line = normalize_spaces(line.split("  #")[0].split(" # ")[0])
                 if len(line) >= MIN_DISTINCTIVE and not line.startswith(("#", "def ", '"""')):
                     lines.append(line)
         return lines
