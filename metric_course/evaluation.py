@@ -37,7 +37,7 @@ def embed(
     batch_size: int = 1024,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """Embed ``images`` (N, C, H, W) in batches and return an (N, D) CPU tensor.
+    """Embed ``images`` (N, C, H, W) in batches and return an (N, D) CPU tensor (notebook 02).
 
     Accepts a dataset with an ``images`` attribute too. The model is put in
     evaluation mode (batch norm uses its running statistics) and restored to
@@ -181,7 +181,7 @@ def retrieval_metrics(
 def nearest_prototype(
     support: torch.Tensor, support_labels: torch.Tensor, queries: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each query's nearest class mean ("prototype") of the support set: (distance, label).
+    """Each query's nearest prototype (support class mean), as (distance, label) (notebook 05).
 
     The distance says how sure the naming is: a query far from every
     prototype may be of a class the support set does not hold (notebook 05's
@@ -196,14 +196,14 @@ def nearest_prototype(
 def classify_by_prototypes(
     support: torch.Tensor, support_labels: torch.Tensor, queries: torch.Tensor
 ) -> torch.Tensor:
-    """Name each query by the nearest class mean ("prototype") of the support set."""
+    """Name each query by the nearest class mean ("prototype") of the support set (notebook 05)."""
     return nearest_prototype(support, support_labels, queries)[1]
 
 
 def classify_by_nearest_neighbour(
     support: torch.Tensor, support_labels: torch.Tensor, queries: torch.Tensor
 ) -> torch.Tensor:
-    """Name each query by the label of its nearest support image."""
+    """Name each query by the label of its nearest support image (notebook 01)."""
     return support_labels[nearest_neighbours(queries, support, 1).indices[:, 0]]
 
 
@@ -253,7 +253,7 @@ def sample_pairs(
 def pair_distances(
     embeddings: torch.Tensor, labels: torch.Tensor, n_pairs: int = 2000, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Distances of ``n_pairs`` random pairs (half similar) and whether each is similar.
+    """Distances of ``n_pairs`` random pairs (half similar) and which are similar (notebook 01).
 
     Notebook 02 (verification). Returns ``(distances, same)``, ``same`` a bool
     array, True for a pair of one class: the form :func:`verification_roc`,
@@ -310,7 +310,7 @@ class ROC:
 
 
 def verification_roc(distances: np.ndarray, same: np.ndarray) -> ROC:
-    """ROC curve and AUC of accepting pairs whose distance is at most a threshold.
+    """ROC curve and AUC of accepting pairs whose distance is at most a threshold (notebook 02).
 
     A smaller distance means "more similar", so the score given to scikit-learn
     is the negated distance.
@@ -323,7 +323,7 @@ def verification_roc(distances: np.ndarray, same: np.ndarray) -> ROC:
 
 
 def threshold_at_far(distances: np.ndarray, same: np.ndarray, target_far: float) -> float:
-    """The largest threshold whose false-accept rate is at most ``target_far``.
+    """The largest threshold whose false-accept rate is at most ``target_far`` (notebook 02).
 
     The false-accept rate of threshold t is the share of *dissimilar* pairs with
     distance ≤ t: impostors let in. Returns 0.0 when even the closest impostor
@@ -343,7 +343,7 @@ def threshold_at_far(distances: np.ndarray, same: np.ndarray, target_far: float)
 
 
 def accept_rates(distances: np.ndarray, same: np.ndarray, threshold: float) -> tuple[float, float]:
-    """(false-accept rate, true-accept rate) of accepting pairs with distance ≤ threshold."""
+    """(FAR, TAR): the rates of accepting pairs with distance ≤ threshold (notebook 02)."""
     distances, same = check_verification_pairs(distances, same)
     if same.all() or not same.any():
         raise ValueError("accept_rates needs both similar and dissimilar pairs")

@@ -139,7 +139,7 @@ CROSS_BATCH_MARGINS = {"batch_hard": MARGINS["batch_hard"], "contrastive": SIMIL
 
 
 class CrossBatchMemoryLoss:
-    """A loss for :func:`metric_course.training.train`: L(batch, batch) + λ·L(batch, memory).
+    """The loss L(batch, batch) + λ·L(batch, memory), for ``training.train`` (notebook 07).
 
     ``loss`` is "batch_hard" or "contrastive" (the paper's). For the first
     ``warmup_steps`` steps the memory stays empty and off (the features still
@@ -204,7 +204,7 @@ class CrossBatchMemoryLoss:
 
 
 def feature_drift(snapshots: list[torch.Tensor]) -> list[float]:
-    """Mean distance ‖f_t(x) − f_{t−1}(x)‖ over the items x, between consecutive snapshots.
+    """Mean ‖f_t(x) − f_{t−1}(x)‖ over the items x, between consecutive snapshots (notebook 07).
 
     ``snapshots`` are embeddings of the same images at successive times (as
     ``TrainResult.snapshots`` holds after each epoch). A small drift means the

@@ -67,7 +67,7 @@ def check_labels(labels: torch.Tensor, batch_size: int | None = None) -> None:
 
 
 def positive_mask(labels: torch.Tensor) -> torch.Tensor:
-    """(B, B) bool: True where a ≠ p share a label (the diagonal is False)."""
+    """(B, B) bool: True where a ≠ p share a label, the diagonal False (notebook 04)."""
     check_labels(labels)
     same = labels[:, None] == labels[None, :]
     return same & ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
@@ -76,7 +76,7 @@ def positive_mask(labels: torch.Tensor) -> torch.Tensor:
 def negative_mask(
     labels: torch.Tensor, reference_labels: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """(B, B) bool: True where the labels differ; (B, R) against ``reference_labels``."""
+    """(B, B) bool: True where labels differ; (B, R) with ``reference_labels`` (notebook 04)."""
     check_labels(labels)
     references = labels if reference_labels is None else reference_labels.to(labels.device)
     return labels[:, None] != references[None, :]
@@ -343,7 +343,7 @@ class AnchorTriplets:
 def anchor_triplets(
     distances, labels, anchor: int, margin: float, positive: int | None = None
 ) -> AnchorTriplets:
-    """Classify every negative of ``anchor`` as easy, semi-hard or hard for one of its positives.
+    """Classify each negative of ``anchor`` as easy, semi-hard or hard for a positive (notebook 04).
 
     ``positive`` defaults to the anchor's *farthest* positive, the one
     batch-hard uses. With d = ``distances`` a (B, B) matrix, a negative n is
@@ -379,7 +379,7 @@ def anchor_triplets(
 
 
 def category_shares(distances, labels, margin: float) -> dict[str, float]:
-    """Share of all valid triplets (a, p, n) of a batch that are hard, semi-hard and easy."""
+    """Shares of the batch's valid triplets (a, p, n): hard, semi-hard, easy (notebook 04)."""
     check_category_margin(margin)
     distances = torch.as_tensor(np.asarray(distances), dtype=torch.float64)
     categories = triplet_categories(distances, torch.as_tensor(np.asarray(labels)), margin)

@@ -221,7 +221,7 @@ def nearest_neighbours(
 def neighbour_table(
     embeddings, k: int = 8, chunk: int = 1024, items: Sequence[int] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` nearest other items of every item (or of ``items``): indices and distances.
+    """The ``k`` nearest others of every item (or of ``items``): indices, distances (notebook 06).
 
     Both numpy arrays, (N, k) or (len(items), k), nearest first, each item
     itself left out, ties to the lower index, ``k`` capped at N − 1: what the

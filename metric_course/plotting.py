@@ -39,7 +39,7 @@ def show_images(
     titles: Sequence[str] | None = None,
     size: float = 1.2,
 ) -> Figure:
-    """A grid of grey images, titled by class name (or by ``titles``)."""
+    """A grid of grey images, titled by class name or by ``titles`` (notebook 00)."""
     images = _numpy(images)
     if images.ndim == 4:
         images = images[:, 0]
@@ -101,7 +101,7 @@ def plot_history(
     labels: dict[str, str] | None = None,
     figsize: tuple[float, float] | None = None,
 ) -> Figure:
-    """Curves of history entries against the epoch, one panel per key, one line per run.
+    """Curves of history entries against the epoch: a panel per key, a line per run (notebook 02).
 
     ``histories`` maps a run's name to its list of per-epoch rows (as in
     ``TrainResult.history``); ``labels`` gives the y-axis label of each key.
@@ -128,7 +128,7 @@ def distance_histograms(
     title: str | None = None,
     bins: int | Sequence[float] = 40,
 ) -> Axes:
-    """Histograms of the distances of similar and of dissimilar pairs.
+    """Histograms of the distances of similar and of dissimilar pairs (notebook 01).
 
     ``bins`` is a number of bins from 0 to the largest distance, or the bin
     edges themselves: pass the same edges to every panel of a figure so that
@@ -160,7 +160,7 @@ def show_distance_matrix(
     title: str | None = None,
     label: str = "distance",
 ) -> Axes:
-    """A distance matrix of items sorted by class, as many of each: close is yellow, far dark.
+    """A class-sorted distance matrix, as many items of each: close yellow, far dark (notebook 01).
 
     Row and column ``i`` belong to class ``i // (N / len(class_names))``. White
     lines separate the classes, and each is named at the centre of its block,
@@ -195,7 +195,7 @@ def draw_siamese_diagram(
     names: Sequence[str],
     label: int,
 ) -> Figure:
-    """One pair through a Siamese network: two images, one shared network, two embeddings, D.
+    """One pair through a Siamese network: two images, one shared network, D (notebook 02).
 
     ``images`` are the two images (H×W or 1×H×W), ``embeddings`` their two
     embedding vectors, ``names`` what each image shows, ``label`` the pair's Y.
@@ -266,7 +266,7 @@ def show_neighbours(
     row_titles: Sequence[str],
     size: float = 0.9,
 ) -> Figure:
-    """Each query image followed by its nearest neighbours; wrong neighbours framed in red.
+    """Each query image, then its nearest neighbours; wrong ones framed in red (notebook 01).
 
     ``queries`` is (Q, H, W) or (Q, 1, H, W), ``neighbours`` (Q, k, H, W) or
     (Q, k, 1, H, W), ``correct`` a (Q, k) boolean array (neighbour of the
@@ -338,7 +338,7 @@ def exact_neighbour_table(embeddings, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def neighbours_kept(space, projection, k: int) -> torch.Tensor:
-    """How faithful a 2-D picture is: the share of each item's k neighbours it keeps.
+    """How faithful a 2-D picture is: the share of each item's k neighbours it keeps (notebook 06).
 
     For each item, the share of its ``k`` nearest other items in ``space``
     (N, D) that are also among its ``k`` nearest in ``projection`` (N, 2), a
@@ -363,7 +363,7 @@ def neighbours_kept(space, projection, k: int) -> torch.Tensor:
 def project_umap(
     embeddings, random_state: int = 0, n_neighbors: int = 15, min_dist: float = 0.1
 ) -> np.ndarray:
-    """A reproducible 2-D UMAP projection (McInnes et al. 2018) of (N, D) embeddings or images.
+    """A reproducible 2-D UMAP (McInnes et al. 2018) of (N, D) embeddings or images (notebook 06).
 
     UMAP keeps each point's nearest neighbours near it in 2-D: clusters and
     neighbourhoods are meaningful, distances between far-apart clusters are
@@ -399,7 +399,7 @@ def project_umap(
 
 
 def project_pca(embeddings) -> np.ndarray:
-    """The first two principal components of (N, D) embeddings or images, shape (N, 2).
+    """The first two principal components of (N, D) embeddings or images, (N, 2) (notebook 06).
 
     A linear projection: it keeps large distances honest but separates
     clusters less than UMAP. Signs are fixed (the largest loading of each
@@ -439,7 +439,7 @@ def align_points(points, reference) -> np.ndarray:
 
 
 def project_snapshots(snapshots: Sequence) -> list[np.ndarray]:
-    """2-D views of the same items embedded at several epochs, for an epoch slider.
+    """2-D views of the same items embedded at several epochs, for an epoch slider (notebook 06).
 
     Each snapshot gets its own PCA (the best linear 2-D view of that epoch),
     rotated to match the last snapshot, so points move smoothly between frames.
@@ -460,7 +460,7 @@ def plot_projections(
     size: float = 4,
     panel_size: float = 4.0,
 ) -> Figure:
-    """Several 2-D projections of the same items side by side, coloured by class.
+    """Several 2-D projections of the same items side by side, coloured by class (notebook 06).
 
     ``projections`` maps a panel title to its (N, 2) points; ``captions`` adds
     a line under a title (a measured score, say). One legend serves all panels.
@@ -501,7 +501,7 @@ def show_episode(
     class_names: Sequence[str] | None = None,
     size: float = 1.1,
 ) -> Figure:
-    """A few-shot episode: the support set (one row per class) and queries marked ✓ or ✗.
+    """A few-shot episode: the support set (a row per class), queries marked ✓ or ✗ (notebook 05).
 
     Each query is titled with the predicted class, in that class's colour.
     """

@@ -1,4 +1,4 @@
-"""Retrieval at scale: nearest-neighbour search with faiss.
+"""Retrieval at scale: nearest-neighbour search with faiss (notebook 07).
 
 Comparing a query with every gallery embedding costs Q × G distances. For the
 3,000 test images of the course that is nothing; for a gallery of a million
@@ -45,7 +45,7 @@ INSTALL_HINT = (
 
 
 def import_faiss() -> Any:
-    """The faiss module, or an ImportError saying how to install it."""
+    """The faiss module, or an ImportError saying how to install it (notebook 07)."""
     try:
         import faiss
     except ImportError as error:
@@ -154,7 +154,7 @@ def build_index(
     device: str = "auto",
     seed: int = 0,
 ) -> SearchIndex:
-    """Build a faiss index of ``kind`` ("flat", "ivf" or "hnsw") over ``gallery`` (N, D).
+    """Build a faiss index of ``kind`` ("flat", "ivf", "hnsw") over ``gallery`` (notebook 07).
 
     ``nlist`` defaults to :func:`default_nlist`; ``device`` is "auto" (the
     GPU where faiss's GPU build finds one), "cpu" or "gpu". HNSW always runs
@@ -207,7 +207,7 @@ def build_index(
 def torch_search(
     queries: torch.Tensor, gallery: torch.Tensor, k: int, max_elements: int = 2**25
 ) -> Neighbours:
-    """Exact k-nearest-neighbour search by brute force in PyTorch: (distances, indices).
+    """Exact k-nearest-neighbour search, brute force in PyTorch: (distances, indices) (notebook 07).
 
     The baseline notebook 07 times faiss against:
     :func:`metric_course.neighbours.nearest_neighbours` (centred, in float32
@@ -222,7 +222,7 @@ def torch_search(
 def synthetic_embeddings(
     n: int, dim: int, clusters: int, spread: float = 1.0, seed: int = 0
 ) -> torch.Tensor:
-    """``n`` unit vectors scattered around ``clusters`` random centres: a stand-in gallery.
+    """``n`` unit vectors around ``clusters`` random centres: a stand-in gallery (notebook 07).
 
     Shaped like the L2-normalised embeddings of a trained network (points in
     clusters on the sphere), but not made by one: for timing searches on
@@ -236,7 +236,7 @@ def synthetic_embeddings(
 
 
 def neighbour_recall(approximate: torch.Tensor, exact: torch.Tensor) -> float:
-    """Share of the exact k nearest neighbours that an approximate search also found.
+    """Share of the exact k nearest neighbours that an approximate search also found (notebook 07).
 
     Recall@k = (1/Q) Σ_q |A_q ∩ E_q| / k for the index sets A_q (approximate)
     and E_q (exact) of each query; the order inside the top k does not matter.

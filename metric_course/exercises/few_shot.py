@@ -74,7 +74,7 @@ def _prototype_mistakes(support, support_labels, queries) -> list[tuple[torch.Te
 
 
 def check_prototype_classifier(fn: Callable) -> bool:
-    """Check ``fn(support, support_labels, queries) -> labels`` (nearest class mean).
+    """Check ``fn(support, support_labels, queries) -> labels``: nearest class mean (notebook 05).
 
     Notebook 05: each class's prototype is the mean of its support embeddings;
     a query gets the label of the nearest prototype (Euclidean distance).

@@ -43,7 +43,7 @@ def _whole_batch_gradient(parts, labels, margin: float):
 
 
 def check_global_batch_loss(fn: Callable) -> bool:
-    """Check ``fn(gathered, local, labels, rank, margin=0.2)``, what one process backpropagates.
+    """Check ``fn(gathered, local, labels, rank, margin=0.2)``, one process's loss (notebook 07).
 
     ``gathered`` is all_gather's list of N (B, D) copies without gradient,
     ``local`` this process's (B, D) embeddings with gradient, ``labels`` the

@@ -99,7 +99,7 @@ def page_script() -> str:
 
 
 class ProjectionView:
-    """The projection as a clickable page: the query, its neighbours, hover and box selection.
+    """The projection as a clickable page: query, neighbours, hover, box selection (notebook 06).
 
     Takes the same arrays as :class:`EmbeddingExplorer`: ``embeddings`` (N, D)
     define the neighbours, ``points`` (N, 2) place the items (a UMAP
