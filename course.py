@@ -305,7 +305,7 @@ def execute_notebooks(python: Path, notebooks: list[Path] | None = None) -> int:
             notebook, check=False, env=env,
         )  # fmt: skip
         if status:
-            print(f"{notebook.name} stopped with an error; its saved outputs are those of the run.")
+            print(f"{notebook.name} stopped with an error, so its file is unchanged; see above.")
             return status
         drop_execution_times(notebook)
     return 0
