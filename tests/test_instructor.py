@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from metric_course import instructor
+from metric_course import instructor, repository
 from metric_course.exercises import EXERCISES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,8 +150,8 @@ def test_copy_commands(tmp_path, capsys, command):
 
 
 def test_the_repository_address_agrees_everywhere():
-    assert instructor.repository_problems(ROOT) == []
-    mentions = instructor.repository_mentions(ROOT)
+    assert repository.repository_problems(ROOT) == []
+    mentions = repository.repository_mentions(ROOT)
     readme = [m for m in mentions if m.path.name == "README.md"]
     linked = {m.what.removeprefix("Colab link to notebooks/") for m in readme}
     missing = {path.name for path in NOTEBOOKS} - linked
@@ -162,7 +162,7 @@ def test_the_repository_address_agrees_everywhere():
     "url", ["https://github.com/a/b", "https://github.com/a/b/", "https://github.com/a/b.git"]
 )
 def test_normalize_repository_accepts_github_addresses(url):
-    assert instructor.normalize_repository(url) == "https://github.com/a/b"
+    assert repository.normalize_repository(url) == "https://github.com/a/b"
 
 
 @pytest.mark.parametrize(
@@ -170,7 +170,7 @@ def test_normalize_repository_accepts_github_addresses(url):
 )
 def test_normalize_repository_refuses_other_addresses(url):
     with pytest.raises(ValueError, match="OWNER/NAME"):
-        instructor.normalize_repository(url)
+        repository.normalize_repository(url)
 
 
 def copy_course(tmp_path: Path) -> Path:
@@ -184,15 +184,15 @@ def copy_course(tmp_path: Path) -> Path:
 
 def test_set_repository_rewrites_every_mention_and_nothing_else(tmp_path):
     course = copy_course(tmp_path)
-    old = instructor.read_repository(course)
+    old = repository.read_repository(course)
     new = "https://github.com/my-school/metric-learning-2027"
     before = {p: p.read_text(encoding="utf-8") for p in course.rglob("*") if p.is_file()}
 
-    changed = instructor.set_repository(course, new + ".git")
+    changed = repository.set_repository(course, new + ".git")
 
-    assert instructor.read_repository(course) == new
-    assert instructor.repository_problems(course) == []
-    mentions = instructor.repository_mentions(course)
+    assert repository.read_repository(course) == new
+    assert repository.repository_problems(course) == []
+    mentions = repository.repository_mentions(course)
     assert mentions and {m.repository for m in mentions} == {new}
     assert set(changed) == {p for p in before if p.suffix in (".toml", ".md", ".ipynb")}
     old_colab = old.replace("https://github.com/", "https://colab.research.google.com/github/")
@@ -206,7 +206,7 @@ def test_set_repository_rewrites_every_mention_and_nothing_else(tmp_path):
 def test_set_repository_command_and_check(tmp_path, capsys):
     course = copy_course(tmp_path)
     assert instructor.main(["--root", str(course), "check-repository"]) == 0
-    ref = instructor.read_ref(course)
+    ref = repository.read_ref(course)
     readme = course / "README.md"
     readme.write_text(
         readme.read_text(encoding="utf-8").replace(
@@ -224,7 +224,7 @@ def test_set_repository_command_and_check(tmp_path, capsys):
 def test_a_pyproject_without_the_address_is_explained(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"\[project.urls\]"):
-        instructor.read_repository(tmp_path)
+        repository.read_repository(tmp_path)
 
 
 # ---------------------------------------------------------------- pinning Colab to a tag (issue 15)
@@ -232,19 +232,19 @@ def test_a_pyproject_without_the_address_is_explained(tmp_path):
 
 def test_set_repository_ref_pins_badges_installs_and_pyproject(tmp_path, capsys):
     course = copy_course(tmp_path)
-    url = instructor.read_repository(course)
-    old = instructor.read_ref(course)
+    url = repository.read_repository(course)
+    old = repository.read_ref(course)
     before = {p: p.read_text(encoding="utf-8") for p in course.rglob("*") if p.is_file()}
 
     status = instructor.main(["--root", str(course), "set-repository", url, "--ref", "v2.0.1"])
 
     assert status == 0 and f"{url} at v2.0.1" in capsys.readouterr().out
-    assert instructor.read_ref(course) == "v2.0.1"
-    assert instructor.repository_problems(course) == []
+    assert repository.read_ref(course) == "v2.0.1"
+    assert repository.repository_problems(course) == []
     for path in sorted((course / "notebooks").glob("*.ipynb")):
         text = path.read_text(encoding="utf-8")
         assert '    COURSE_REF = \\"v2.0.1\\"' in text
-        assert instructor.colab_url(url, path.name, "v2.0.1") in text
+        assert repository.colab_url(url, path.name, "v2.0.1") in text
     for path, text in before.items():
         after = path.read_text(encoding="utf-8")
         restored = (
@@ -257,11 +257,11 @@ def test_set_repository_ref_pins_badges_installs_and_pyproject(tmp_path, capsys)
 
 def test_a_notebook_pinned_to_another_ref_is_reported(tmp_path):
     course = copy_course(tmp_path)
-    ref = instructor.read_ref(course)
+    ref = repository.read_ref(course)
     path = course / "notebooks" / "01_embeddings_and_distances.ipynb"
     text = path.read_text(encoding="utf-8")
     path.write_text(text.replace(f'COURSE_REF = \\"{ref}\\"', 'COURSE_REF = \\"v0.0.1\\"'))
-    assert instructor.repository_problems(course) == [
+    assert repository.repository_problems(course) == [
         f"notebooks/{path.name}: COURSE_REF is v0.0.1, pyproject.toml says {ref}"
     ]
 
@@ -270,7 +270,7 @@ def test_a_notebook_pinned_to_another_ref_is_reported(tmp_path):
 def test_a_ref_colab_cannot_open_is_refused(tmp_path, ref):
     course = copy_course(tmp_path)
     with pytest.raises(ValueError, match="not a tag or commit name"):
-        instructor.set_repository(course, instructor.read_repository(course), ref)
+        repository.set_repository(course, repository.read_repository(course), ref)
 
 
 # ---------------------------------------------------------------- student copies under bad input

@@ -12,13 +12,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from metric_course import instructor
+from metric_course import instructor, repository
 from metric_course.exercises import EXERCISES
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-REPOSITORY = instructor.read_repository(ROOT)
-REF = instructor.read_ref(ROOT)
+REPOSITORY = repository.read_repository(ROOT)
+REF = repository.read_ref(ROOT)
 
 COLAB_GUARD = 'if "google.colab" in sys.modules:'
 # Colab's own versions must stay: upgrading torch or numpy forces a restart,
@@ -94,8 +94,8 @@ def test_metadata_names_the_kernel(notebook):
 
 def test_opening_has_colab_badge_and_objectives(notebook):
     opening = notebook.cells[0].source
-    badge = f"[![Open In Colab]({instructor.COLAB_BADGE})]"
-    link = f"({instructor.colab_url(REPOSITORY, notebook.path.name, REF)})"
+    badge = f"[![Open In Colab]({repository.COLAB_BADGE})]"
+    link = f"({repository.colab_url(REPOSITORY, notebook.path.name, REF)})"
     assert badge + link in opening, f"{notebook.path.name}: the Colab badge must open this notebook"
     objectives = [line for line in opening.splitlines() if line.startswith(("- ", "* ", "1. "))]
     assert len(objectives) >= 2, f"{notebook.path.name}: list the learning objectives"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from metric_course import instructor
+from metric_course import instructor, repository
 
 ROOT = Path(__file__).resolve().parents[1]
 RELEASE_TAG = re.compile(r"^v(?P<version>\d+\.\d+\.\d+\S*)$")
@@ -34,8 +34,8 @@ def pyproject_version(root: Path) -> str:
 def release_problems(root: Path) -> list[str]:
     """What disagrees with pyproject's version and ref; an empty list when the release agrees."""
     version = pyproject_version(root)
-    problems = list(instructor.repository_problems(root))
-    ref = instructor.read_ref(root)
+    problems = list(repository.repository_problems(root))
+    ref = repository.read_ref(root)
     tag = RELEASE_TAG.match(ref)
     if tag and tag["version"] != version:
         problems.append(f"pyproject.toml: colab-ref {ref} is not this version's tag v{version}")
@@ -74,16 +74,16 @@ def test_the_release_steps_pin_this_version_and_still_agree(tmp_path):
     """What the release steps do: set-repository URL --ref vVERSION, then everything agrees."""
     course = copy_of_the_course(tmp_path)
     version = pyproject_version(course)
-    url = instructor.read_repository(course)
+    url = repository.read_repository(course)
     command = ["--root", str(course), "set-repository", url, "--ref", f"v{version}"]
     assert instructor.main(command) == 0
-    assert instructor.read_ref(course) == f"v{version}"
+    assert repository.read_ref(course) == f"v{version}"
     assert release_problems(course) == []
     notebook = (course / "notebooks" / "00_setup.ipynb").read_text(encoding="utf-8")
     assert f'COURSE_REF = \\"v{version}\\"' in notebook
     assert f"/blob/v{version}/notebooks/00_setup.ipynb" in notebook
     # Pinned to another release's tag, the check names it.
-    instructor.set_repository(course, url, "v0.0.9")
+    repository.set_repository(course, url, "v0.0.9")
     assert f"pyproject.toml: colab-ref v0.0.9 is not this version's tag v{version}" in (
         release_problems(course)
     )

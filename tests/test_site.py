@@ -23,7 +23,7 @@ import threading
 import pytest
 from test_browser import ARTIFACTS, ROOT, browser, playwright_api  # noqa: F401 (fixtures)
 
-from metric_course import instructor
+from metric_course import repository
 
 pytestmark = pytest.mark.browser
 
@@ -194,16 +194,16 @@ def test_the_sites_colab_badges_agree_with_pyproject():
     """Every notebook page opens itself in Colab at pyproject's repository and ref, none other."""
     if not (SITE / "index.html").is_file():
         pytest.skip(f"no website in {SITE}: build it with `python3 course.py site`")
-    repository, ref = instructor.read_repository(ROOT), instructor.read_ref(ROOT)
+    address, ref = repository.read_repository(ROOT), repository.read_ref(ROOT)
     wrong = []
     for page in sorted(SITE.rglob("*.html")):
         text = page.read_text(encoding="utf-8")
-        for link in instructor.COLAB_LINK.finditer(text):
+        for link in repository.COLAB_LINK.finditer(text):
             used = f"https://github.com/{link['owner']}/{link['name']}"
-            if (used, link["branch"]) != (repository, ref):
+            if (used, link["branch"]) != (address, ref):
                 wrong.append(f"{page.relative_to(SITE)}: {link[0]}")
     assert not wrong, f"badges that disagree with pyproject.toml (rebuild the site?): {wrong}"
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
         page = SITE / "notebooks" / f"{notebook.stem}.html"
-        badge = instructor.colab_url(repository, notebook.name, ref)
+        badge = repository.colab_url(address, notebook.name, ref)
         assert badge in page.read_text(encoding="utf-8"), f"{page} has no badge opening it"
