@@ -218,6 +218,25 @@ def test_no_cell_saves_execution_timestamps(notebook):
     assert not stamped, f"cells saved with execution timestamps: {stamped[:3]}"
 
 
+def test_saved_widgets_have_their_state(notebook):
+    """Every saved widget view's model is in the notebook's widget state, so GitHub and the
+    website can draw it (an executor that does not save the state leaves stale or none)."""
+    views = [
+        output.data["application/vnd.jupyter.widget-view+json"]["model_id"]
+        for cell in code_cells(notebook)
+        for output in cell.outputs
+        if "application/vnd.jupyter.widget-view+json" in output.get("data", {})
+    ]
+    state = notebook.metadata.get("widgets", {}).get(
+        "application/vnd.jupyter.widget-state+json", {}
+    )
+    missing = [view for view in views if view not in state.get("state", {})]
+    assert not missing, (
+        f"{notebook.path.name}: widget views without saved state {missing[:3]}: re-execute "
+        "with `python3 course.py execute` (nbconvert saves the state)"
+    )
+
+
 def test_key_numbers_are_checked_by_nbval(notebook):
     checked = [cell for cell in code_cells(notebook) if is_checked(cell)]
     assert checked, f"{notebook.path.name}: mark a cell of key numbers # NBVAL_CHECK_OUTPUT"
