@@ -261,6 +261,14 @@ def paired_distances(
     return squared_distances if squared else safe_sqrt(squared_distances)
 
 
+def _check_inputs(embeddings, references, distance: str, squared: bool) -> None:
+    """The checks of :func:`distances_to` and :func:`distance_matrix`, in one place."""
+    check_distance(distance, squared)
+    check_embeddings(embeddings)
+    if references is not None:
+        check_embeddings(references, "references")
+
+
 def distances_to(
     embeddings: torch.Tensor,
     index: torch.Tensor,
@@ -279,10 +287,7 @@ def distances_to(
     ``check=False`` skips the checks (see ``pairwise_distances``).
     """
     if check:
-        check_distance(distance, squared)
-        check_embeddings(embeddings)
-        if references is not None:
-            check_embeddings(references, "references")
+        _check_inputs(embeddings, references, distance, squared)
     if distance == "cosine":
         unit = _unit(embeddings)
         return 0.5 * distances_to(unit, index, True, references=_unit(references), check=False)
@@ -311,10 +316,7 @@ def distance_matrix(
     one of ``DISTANCES``. ``check=False`` skips the checks (see ``pairwise_distances``).
     """
     if check:
-        check_distance(distance, squared)
-        check_embeddings(embeddings)
-        if references is not None:
-            check_embeddings(references, "references")
+        _check_inputs(embeddings, references, distance, squared)
     if distance == "cosine":
         unit = _unit(embeddings)
         return 0.5 * distance_matrix(unit, _unit(references), squared=True, check=False)

@@ -79,17 +79,19 @@ def training_classes_curve(
         result = train_embedding(
             loss, train, data.val, recipe, seed, cache_dir=cache_dir, progress=progress
         )
-        unseen = retrieval_metrics(embed(result.model, data.test_unseen), data.test_unseen.labels)
-        rows.append(
-            {
-                "classes": len(classes),
-                "images": len(train),
-                "map_at_r": unseen["map_at_r"],
-                "one_shot_error": one_shot_error(result.model, runs).mean_error,
-                "seconds": result.seconds,
-            }
-        )
+        rows.append({"classes": len(classes), **_scores(result, train, data, runs)})
     return rows
+
+
+def _scores(result, train: ImageDataset, data: CourseData, runs) -> dict[str, float]:
+    """One curve point: its training images, unseen MAP@R, official one-shot error, seconds."""
+    unseen = retrieval_metrics(embed(result.model, data.test_unseen), data.test_unseen.labels)
+    return {
+        "images": len(train),
+        "map_at_r": unseen["map_at_r"],
+        "one_shot_error": one_shot_error(result.model, runs).mean_error,
+        "seconds": result.seconds,
+    }
 
 
 def fixed_drawings_subset(
@@ -149,15 +151,6 @@ def identities_curve(
         result = train_embedding(
             loss, train, data.val, shaped, seed, cache_dir=cache_dir, progress=progress
         )
-        unseen = retrieval_metrics(embed(result.model, data.test_unseen), data.test_unseen.labels)
-        rows.append(
-            {
-                "classes": characters,
-                "drawings": drawings,
-                "images": len(train),
-                "map_at_r": unseen["map_at_r"],
-                "one_shot_error": one_shot_error(result.model, runs).mean_error,
-                "seconds": result.seconds,
-            }
-        )
+        row = {"classes": characters, "drawings": drawings}
+        rows.append(row | _scores(result, train, data, runs))
     return rows
