@@ -68,16 +68,6 @@ BACKGROUND_SMALL_ZIPS: tuple[str, ...] = (
     "images_background_small1.zip",
     "images_background_small2.zip",
 )
-ALPHABETS: tuple[str, ...] = (
-    "Balinese",  # 24 characters
-    "Early_Aramaic",  # 22
-    "Greek",  # 24
-    "Japanese_(katakana)",  # 47
-    "Korean",  # 40
-    "Latin",  # 26
-    "Sanskrit",  # 42
-    "Tagalog",  # 17
-)
 CACHED_ARRAYS = ("images", "labels", "drawers", "class_names")
 
 
