@@ -216,6 +216,7 @@ def test_when_the_data_cannot_be_had_setup_says_what_the_notebooks_use(
 def test_course_test_runs_the_notebooks_on_the_cpu(as_root_on_debian, monkeypatch, recorder):
     monkeypatch.delenv("METRIC_COURSE_DEVICE", raising=False)
     monkeypatch.setattr(course, "setup", lambda **kwargs: Path("/venv/bin/python"))
+    monkeypatch.setattr(course, "build_site", lambda python: 0)  # its own tests are below
     assert course.main(["test", "--", "-k", "loss"]) == 0
     command, options = recorder.calls[-1]
     assert options["env"]["METRIC_COURSE_DEVICE"] == "cpu"
@@ -226,6 +227,7 @@ def test_course_test_runs_the_notebooks_on_the_cpu(as_root_on_debian, monkeypatc
 def test_device_auto_lets_the_notebooks_pick(monkeypatch, recorder):
     monkeypatch.delenv("METRIC_COURSE_DEVICE", raising=False)
     monkeypatch.setattr(course, "setup", lambda **kwargs: Path("/venv/bin/python"))
+    monkeypatch.setattr(course, "build_site", lambda python: 0)
     course.main(["test", "--device", "auto"])
     assert "METRIC_COURSE_DEVICE" not in recorder.calls[-1][1]["env"]
 
